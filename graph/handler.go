@@ -1,0 +1,100 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+// Options configures NewHandler.
+type Options struct {
+	Resolver        *Resolver
+	Logger          *slog.Logger
+	Cookies         web.CookieConfig
+	MaxBodyBytes    int64
+	ComplexityLimit int
+	Introspection   bool
+}
+
+// NewHandler returns the /graphql handler: JSON POST, and GET for queries
+// only; the body limit; the complexity limit; introspection when enabled;
+// one error presenter and one recover function. It reads the tokens from
+// each request and lets resolvers set cookies (web.Auth).
+func NewHandler(o Options) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: o.Resolver}))
+	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes})
+	srv.AddTransport(getTransport{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
+	if o.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(errorPresenter(o.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
+		return errors.New("panic in resolver")
+	})
+	return web.Auth(o.Cookies, nil)(srv)
+}
+
+// errInternal is what clients see for anything unexpected.
+const errInternalMessage = "Internal server error"
+
+// errorPresenter maps domain errors to their codes and masks everything
+// else as INTERNAL_SERVER_ERROR, logging it with the request id. gqlgen's own
+// request errors (parse, validation, complexity) keep their codes.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var path ast.Path
+		var gqlErr *gqlerror.Error
+		if errors.As(err, &gqlErr) {
+			path = gqlErr.Path
+		}
+		if path == nil {
+			path = graphql.GetPath(ctx)
+		}
+
+		var authErr *auth.Error
+		if errors.As(err, &authErr) {
+			ext := map[string]any{"code": authErr.Code}
+			if authErr.Field != "" {
+				ext["field"] = authErr.Field
+			}
+			if authErr.Code == auth.CodeRateLimited {
+				ext["retryAfter"] = authErr.RetryAfter
+				if r := web.FromContext(ctx); r != nil {
+					r.SetRetryAfter(authErr.RetryAfter)
+				}
+			}
+			if authErr.Code == auth.CodeInternal {
+				log.ErrorContext(ctx, "request failed", "err", err.Error())
+			}
+			return &gqlerror.Error{Message: authErr.Message, Path: path, Extensions: ext}
+		}
+
+		// gqlgen's own errors (parse, validation, complexity, variables)
+		// carry no wrapped error and keep their codes.
+		if gqlErr != nil && gqlErr.Err == nil {
+			return gqlErr
+		}
+
+		log.ErrorContext(ctx, "internal error", "err", err.Error())
+		return &gqlerror.Error{
+			Message:    errInternalMessage,
+			Path:       path,
+			Extensions: map[string]any{"code": auth.CodeInternal},
+		}
+	}
+}

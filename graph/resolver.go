@@ -1,0 +1,24 @@
+// Package graph is the GraphQL layer: gqlgen's generated executor, the
+// resolvers (a few lines each: call the service, move cookies), and the
+// HTTP handler with its transports, limits and error presenter.
+package graph
+
+import (
+	"github.com/gqlauth/gqlauth/graph/model"
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+//go:generate go tool gqlgen generate
+
+// Resolver holds the resolvers' dependencies; server.go builds it once.
+type Resolver struct {
+	Auth *auth.Service
+}
+
+// signedIn sets the session cookies and returns the payload of login and
+// refresh.
+func signedIn(req *web.Request, u *auth.User, t *auth.Tokens) *model.AuthPayload {
+	req.SetSessionCookies(t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
+	return &model.AuthPayload{AccessToken: t.Access, AccessTokenExpiresAt: t.AccessExpiresAt, User: u}
+}

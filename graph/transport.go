@@ -1,0 +1,146 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+// Codes of request errors answered before execution.
+const (
+	codeBadRequest      = "BAD_REQUEST"
+	codePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+)
+
+// postTransport is GraphQL over HTTP POST with a JSON body. Unlike gqlgen's
+// transport.POST it enforces the body limit (413), refuses other content
+// types and JSON-array batches (400), and never echoes a malformed body.
+type postTransport struct {
+	maxBody int64
+}
+
+var _ graphql.Transport = postTransport{}
+
+// Supports claims every POST, so that other content types get a clear 400
+// here rather than gqlgen's generic answer.
+func (postTransport) Supports(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.Header.Get("Upgrade") == ""
+}
+
+// Do reads, checks and executes one operation.
+func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Content-Type must be application/json")
+		return
+	}
+	if r.ContentLength > t.maxBody {
+		web.WriteJSONError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, "Request body is larger than "+strconv.FormatInt(t.maxBody, 10)+" bytes")
+		return
+	}
+	start := graphql.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, t.maxBody+1))
+	if err != nil {
+		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Could not read the request body")
+		return
+	}
+	if int64(len(body)) > t.maxBody {
+		web.WriteJSONError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, "Request body is larger than "+strconv.FormatInt(t.maxBody, 10)+" bytes")
+		return
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Batched requests are not supported")
+		return
+	}
+	params := &graphql.RawParams{}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil || dec.More() {
+		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Request body is not a valid GraphQL JSON request")
+		return
+	}
+	params.Headers = r.Header
+	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	execute(w, r, exec, params, false)
+}
+
+// getTransport is GraphQL over HTTP GET, for queries only (406 otherwise).
+type getTransport struct{}
+
+var _ graphql.Transport = getTransport{}
+
+// Supports claims GET requests.
+func (getTransport) Supports(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.Header.Get("Upgrade") == ""
+}
+
+// Do reads the query string and executes the query.
+func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Malformed query string")
+		return
+	}
+	params := &graphql.RawParams{
+		Query:         q.Get("query"),
+		OperationName: q.Get("operationName"),
+		Headers:       r.Header,
+	}
+	params.ReadTime.Start = graphql.Now()
+	for name, dst := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
+		if v := q.Get(name); v != "" {
+			dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+			dec.UseNumber()
+			if err := dec.Decode(dst); err != nil {
+				web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, name+" is not a JSON object")
+				return
+			}
+		}
+	}
+	params.ReadTime.End = graphql.Now()
+	execute(w, r, exec, params, true)
+}
+
+// execute prepares and runs one operation. Request errors (parse,
+// validation, complexity) answer 422; a mutation over GET answers 406; an
+// operation that runs answers 200 whatever its errors.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queryOnly bool) {
+	ctx := r.Context()
+	w.Header().Set("Content-Type", "application/json")
+	opCtx, errs := exec.CreateOperationContext(ctx, params)
+	if errs != nil {
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		writeResponse(w, http.StatusUnprocessableEntity, resp)
+		return
+	}
+	if queryOnly && opCtx.Operation.Operation != ast.Query {
+		resp := &graphql.Response{Errors: gqlerror.List{{
+			Message:    "GET requests only allow query operations",
+			Extensions: map[string]any{"code": codeBadRequest},
+		}}}
+		writeResponse(w, http.StatusNotAcceptable, resp)
+		return
+	}
+	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	writeResponse(w, http.StatusOK, responses(ctx))
+}
+
+func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		web.WriteJSONError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", errInternalMessage)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,91 @@
+// Package auth is the domain of the authentication server: users, sessions,
+// the errors clients see, and the use cases (register, login, refresh,
+// logout, authenticate) that the GraphQL layer calls.
+//
+// It declares the storage it needs (Store) and knows nothing about MongoDB,
+// HTTP or GraphQL.
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Role is a user's role.
+type Role string
+
+// The roles a user can have.
+const (
+	RoleUser  Role = "USER"
+	RoleAdmin Role = "ADMIN"
+)
+
+// User is a registered account. PasswordHash is never exposed: the GraphQL
+// schema has no field for it.
+type User struct {
+	ID           string // ObjectID as 24 hex characters; never changes
+	Name         string
+	Email        string // normalised: trimmed and lower-cased
+	Photo        string
+	Role         Role
+	Verified     bool
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a signed-in device: created at login, extended by refresh, and
+// ended by logout, by reuse of a spent refresh token, by the per-user cap, or
+// by its absolute lifetime (ExpiresAt).
+type Session struct {
+	ID        string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time // absolute cap: CreatedAt + SESSION_MAX_LIFETIME
+	UserAgent string
+	IP        string
+}
+
+// RefreshToken is the stored form of an issued refresh token: only the hash
+// of the token is kept.
+type RefreshToken struct {
+	Hash             string
+	SessionID        string
+	UserID           string
+	IssuedAt         time.Time
+	ExpiresAt        time.Time
+	SessionExpiresAt time.Time
+}
+
+// Store is the persistence the service needs. Implementations must keep the
+// contract's consistency rules without relying on atomic conditional updates:
+// every decision that must hold under concurrency is an insert that a unique
+// index accepts exactly once.
+type Store interface {
+	// CreateUser inserts u, assigning u.ID. It returns ErrEmailTaken when the
+	// e-mail is already registered, also under concurrent registration.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID returns the user or ErrNotFound.
+	UserByID(ctx context.Context, id string) (*User, error)
+	// UserByEmail returns the user with that normalised e-mail or ErrNotFound.
+	UserByEmail(ctx context.Context, email string) (*User, error)
+
+	// CreateSession inserts s, assigning s.ID, and revokes the user's oldest
+	// sessions beyond maxPerUser. It returns the ids it revoked.
+	CreateSession(ctx context.Context, s *Session, maxPerUser int) (revoked []string, err error)
+	// SessionRevoked reports whether the session has been revoked.
+	SessionRevoked(ctx context.Context, sessionID string) (bool, error)
+	// RevokeSession marks the session revoked; revoking twice is not an
+	// error. keepUntil bounds how long the mark must be kept (no token of the
+	// session is valid after it).
+	RevokeSession(ctx context.Context, sessionID, userID, reason string, at, keepUntil time.Time) error
+
+	// SaveRefreshToken stores an issued refresh token's hash.
+	SaveRefreshToken(ctx context.Context, t *RefreshToken) error
+	// RefreshTokenByHash returns the stored token or ErrNotFound.
+	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)
+	// SpendRefreshToken records that the token was presented for rotation.
+	// The first caller gets first=true; every later caller gets first=false
+	// and the time of the first spend.
+	SpendRefreshToken(ctx context.Context, t *RefreshToken, at time.Time) (first bool, firstSpentAt time.Time, err error)
+}

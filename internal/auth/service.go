@@ -1,0 +1,344 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gqlauth/gqlauth/internal/token"
+)
+
+// MaxSessionsPerUser is how many live sessions a user keeps; signing in
+// again revokes the oldest.
+const MaxSessionsPerUser = 50
+
+// Revocation reasons, recorded with the revocation and logged.
+const (
+	ReasonLogout       = "logout"
+	ReasonReuse        = "refresh_token_reuse"
+	ReasonSessionLimit = "session_limit"
+)
+
+// Config holds the service's lifetimes.
+type Config struct {
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	RefreshReuseGrace  time.Duration
+	SessionMaxLifetime time.Duration
+}
+
+// Service implements the use cases. Resolvers call it and do nothing else
+// but move cookies.
+type Service struct {
+	store  Store
+	tokens *token.Manager
+	hasher *Hasher
+	cfg    Config
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// NewService returns a Service. now may be nil (time.Now).
+func NewService(store Store, tokens *token.Manager, hasher *Hasher, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, tokens: tokens, hasher: hasher, cfg: cfg, now: now, log: log}
+}
+
+// Client describes the device signing in, kept with its session.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Tokens are the tokens issued at login and refresh.
+type Tokens struct {
+	Access           string
+	AccessExpiresAt  time.Time
+	Refresh          string
+	RefreshExpiresAt time.Time
+}
+
+// Identity is who an access token speaks for.
+type Identity struct {
+	User      *User
+	SessionID string
+}
+
+// HashToken returns the form in which a refresh token is stored: SHA-256,
+// base64url. The token itself is never stored.
+func HashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// storeErr turns a store failure into what a client may see: an outage
+// becomes ErrServiceUnavailable (the cause stays in the chain for the log);
+// anything else stays internal.
+func storeErr(op string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%s: %w: %w", op, ErrServiceUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Register validates the input and creates a user with role USER, verified
+// (there is no e-mail step yet). It does not sign in.
+//
+// Errors: CodeBadUserInput (naming the field), CodeConflict when the e-mail
+// is registered, also under concurrent registration.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond) // what the database keeps
+	u := &User{
+		Name:         in.Name,
+		Email:        in.Email,
+		Photo:        in.Photo,
+		Role:         RoleUser,
+		Verified:     true,
+		PasswordHash: hash,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if ErrorCode(err) == CodeConflict {
+			return nil, err
+		}
+		return nil, storeErr("creating user", err)
+	}
+	s.log.InfoContext(ctx, "user registered", "event", "register", "user_id", u.ID)
+	return u, nil
+}
+
+// Login checks the credentials and starts a session.
+//
+// Errors: CodeBadUserInput for a malformed e-mail or a password outside
+// 8–72 bytes; CodeUnauthenticated with one message for an unknown e-mail and
+// a wrong password (both cost one bcrypt compare); CodeForbidden for an
+// unverified account.
+func (s *Service) Login(ctx context.Context, email, password string, client Client) (*User, *Tokens, error) {
+	email = NormalizeEmail(email)
+	if err := ValidateEmail(email); err != nil {
+		return nil, nil, err
+	}
+	if err := ValidatePassword(passwordFieldName, password); err != nil {
+		return nil, nil, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, nil, storeErr("finding user", err)
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := s.hasher.Check(hash, password)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok || u == nil {
+		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "known_email", u != nil)
+		return nil, nil, ErrInvalidCredentials
+	}
+	if !u.Verified {
+		return nil, nil, ErrNotVerified
+	}
+
+	now := s.now().UTC()
+	sess := &Session{
+		UserID:    u.ID,
+		CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.SessionMaxLifetime),
+		UserAgent: client.UserAgent,
+		IP:        client.IP,
+	}
+	revoked, err := s.store.CreateSession(ctx, sess, MaxSessionsPerUser)
+	if err != nil {
+		return nil, nil, storeErr("creating session", err)
+	}
+	for _, id := range revoked {
+		s.log.InfoContext(ctx, "session revoked", "event", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
+	}
+	tokens, err := s.issue(ctx, u.ID, sess.ID, sess.ExpiresAt, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.log.InfoContext(ctx, "login succeeded", "event", "login", "user_id", u.ID, "session_id", sess.ID)
+	return u, tokens, nil
+}
+
+// Refresh spends a refresh token and issues a new pair for the same session.
+//
+// A token is spent by the first caller. A later caller inside the grace
+// window (concurrent tabs) gets its own new pair; one outside it has
+// presented a stolen or replayed token, and the whole session is revoked.
+//
+// Errors: CodeUnauthenticated for a missing, invalid, expired, unknown or
+// replayed token, a revoked session or a deleted user; CodeForbidden for an
+// unverified account.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tokens, error) {
+	if refreshToken == "" {
+		return nil, nil, ErrMissingRefreshToken
+	}
+	claims, err := s.tokens.Verify(token.Refresh, refreshToken)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrRefreshTokenInvalid, err)
+	}
+	rec, err := s.store.RefreshTokenByHash(ctx, HashToken(refreshToken))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: token not issued by this server", ErrRefreshTokenInvalid)
+	case err != nil:
+		return nil, nil, storeErr("finding refresh token", err)
+	case rec.SessionID != claims.SessionID || rec.UserID != claims.Subject:
+		return nil, nil, fmt.Errorf("%w: token does not match its record", ErrRefreshTokenInvalid)
+	}
+	u, err := s.liveUser(ctx, claims)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	now := s.now().UTC()
+	first, spentAt, err := s.store.SpendRefreshToken(ctx, rec, now)
+	if err != nil {
+		return nil, nil, storeErr("spending refresh token", err)
+	}
+	if !first && now.Sub(spentAt) > s.cfg.RefreshReuseGrace {
+		if err := s.revoke(ctx, rec.SessionID, rec.UserID, ReasonReuse, now); err != nil {
+			return nil, nil, err
+		}
+		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "event", "refresh_reuse",
+			"user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spentAt)
+		return nil, nil, fmt.Errorf("%w: spent token presented again", ErrRefreshTokenInvalid)
+	}
+	tokens, err := s.issue(ctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.log.InfoContext(ctx, "session refreshed", "event", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
+	return u, tokens, nil
+}
+
+// Logout revokes the session of the access token, and that of the refresh
+// token if it is another one. It succeeds when there is nothing to revoke.
+func (s *Service) Logout(ctx context.Context, accessToken, refreshToken string) error {
+	type target struct{ sid, uid string }
+	var targets []target
+	if c, err := s.tokens.Verify(token.Access, accessToken); err == nil {
+		targets = append(targets, target{c.SessionID, c.Subject})
+	}
+	if c, err := s.tokens.Verify(token.Refresh, refreshToken); err == nil {
+		if len(targets) == 0 || targets[0].sid != c.SessionID {
+			targets = append(targets, target{c.SessionID, c.Subject})
+		}
+	}
+	now := s.now().UTC()
+	for _, t := range targets {
+		if err := s.revoke(ctx, t.sid, t.uid, ReasonLogout, now); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "logout", "event", "logout", "user_id", t.uid, "session_id", t.sid)
+	}
+	return nil
+}
+
+// Authenticate checks an access token and returns its user and session.
+//
+// Errors: CodeUnauthenticated for no token, an invalid or expired one, a
+// revoked session or a deleted user; CodeForbidden for an unverified account.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (*Identity, error) {
+	if accessToken == "" {
+		return nil, ErrNotLoggedIn
+	}
+	claims, err := s.tokens.Verify(token.Access, accessToken)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	u, err := s.liveUser(ctx, claims)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{User: u, SessionID: claims.SessionID}, nil
+}
+
+// liveUser checks that the claims' session is not revoked and returns its
+// user, which must exist and be verified.
+func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
+	revoked, err := s.store.SessionRevoked(ctx, c.SessionID)
+	if err != nil {
+		return nil, storeErr("checking session", err)
+	}
+	if revoked {
+		return nil, fmt.Errorf("%w: session revoked", ErrInvalidToken)
+	}
+	u, err := s.store.UserByID(ctx, c.Subject)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, ErrUserGone
+	case err != nil:
+		return nil, storeErr("finding user", err)
+	case !u.Verified:
+		return nil, ErrNotVerified
+	}
+	return u, nil
+}
+
+// revoke records the session's revocation for as long as any of its tokens
+// could still verify: no token outlives its session's absolute lifetime.
+func (s *Service) revoke(ctx context.Context, sid, uid, reason string, now time.Time) error {
+	keep := now.Add(s.cfg.SessionMaxLifetime)
+	if err := s.store.RevokeSession(ctx, sid, uid, reason, now, keep); err != nil {
+		return storeErr("revoking session", err)
+	}
+	return nil
+}
+
+// issue signs an access and a refresh token for the session, neither
+// outliving the session's absolute lifetime, and stores the refresh token's
+// hash before returning it, so no token a client receives is unknown.
+func (s *Service) issue(ctx context.Context, uid, sid string, sessionExpiresAt, now time.Time) (*Tokens, error) {
+	now = now.Truncate(time.Second) // JWT times are whole seconds
+	accessExp := minTime(now.Add(s.cfg.AccessTokenTTL), sessionExpiresAt)
+	refreshExp := minTime(now.Add(s.cfg.RefreshTokenTTL), sessionExpiresAt)
+	if !refreshExp.After(now) {
+		return nil, fmt.Errorf("%w: session reached its maximum lifetime", ErrRefreshTokenInvalid)
+	}
+	access, err := s.tokens.Sign(token.Access, token.Claims{Subject: uid, SessionID: sid, IssuedAt: now, ExpiresAt: accessExp})
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := s.tokens.Sign(token.Refresh, token.Claims{Subject: uid, SessionID: sid, IssuedAt: now, ExpiresAt: refreshExp})
+	if err != nil {
+		return nil, err
+	}
+	rec := &RefreshToken{
+		Hash:             HashToken(refresh),
+		SessionID:        sid,
+		UserID:           uid,
+		IssuedAt:         now,
+		ExpiresAt:        refreshExp,
+		SessionExpiresAt: sessionExpiresAt,
+	}
+	if err := s.store.SaveRefreshToken(ctx, rec); err != nil {
+		return nil, storeErr("saving refresh token", err)
+	}
+	return &Tokens{Access: access, AccessExpiresAt: accessExp, Refresh: refresh, RefreshExpiresAt: refreshExp}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

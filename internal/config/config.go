@@ -1,0 +1,345 @@
+// Package config loads the server's configuration once: an optional .env
+// file, then the environment (which wins), then defaults, then validation.
+// A bad value is reported as one line naming the variable and the fix.
+package config
+
+import (
+	"crypto"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gqlauth/gqlauth/internal/token"
+)
+
+// Environments APP_ENV accepts.
+const (
+	EnvDevelopment = "development"
+	EnvTest        = "test"
+	EnvProduction  = "production"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	Host string
+	Port int
+
+	// DatabaseURL is empty for the embedded database.
+	DatabaseURL  string
+	DatabaseName string
+	DataDir      string
+
+	JWTAlgorithm string
+	// SigningKey is nil when no key is configured; outside production a
+	// development key is then generated under DataDir.
+	SigningKey *token.Key
+	JWTIssuer  string
+
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	RefreshReuseGrace  time.Duration
+	SessionMaxLifetime time.Duration
+
+	ClientOrigins []string
+	AppEnv        string
+	Playground    bool
+	Introspection bool
+
+	CookieSecure   bool
+	CookieDomain   string
+	CookieSameSite http.SameSite
+
+	DatabaseTimeout time.Duration
+	ShutdownTimeout time.Duration
+
+	BcryptCost      int
+	MaxBodyBytes    int64
+	ComplexityLimit int
+}
+
+// Production reports whether APP_ENV is production.
+func (c *Config) Production() bool { return c.AppEnv == EnvProduction }
+
+// Embedded reports whether the embedded database is used.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// Addr returns the listen address.
+func (c *Config) Addr() string { return c.Host + ":" + strconv.Itoa(c.Port) }
+
+// Lookup finds a configuration variable, like os.LookupEnv.
+type Lookup func(name string) (string, bool)
+
+// Chain returns a Lookup that tries each lookup in order: pass the real
+// environment first and a .env file's values after, so the environment wins.
+func Chain(lookups ...Lookup) Lookup {
+	return func(name string) (string, bool) {
+		for _, l := range lookups {
+			if v, ok := l(name); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+}
+
+// MapLookup returns a Lookup over a map (a parsed .env file, or a test's
+// settings).
+func MapLookup(m map[string]string) Lookup {
+	return func(name string) (string, bool) {
+		v, ok := m[name]
+		return v, ok
+	}
+}
+
+// Error is a configuration error: the variable and what is wrong with it.
+type Error struct {
+	Var     string
+	Problem string
+}
+
+func (e *Error) Error() string { return "configuration: " + e.Var + ": " + e.Problem }
+
+// loader reads variables and records the first error.
+type loader struct {
+	lookup Lookup
+	err    *Error
+}
+
+func (l *loader) fail(name, format string, args ...any) {
+	if l.err == nil {
+		l.err = &Error{Var: name, Problem: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (l *loader) str(name, def string) string {
+	v, ok := l.lookup(name)
+	v = strings.TrimSpace(v)
+	if !ok || v == "" {
+		return def
+	}
+	return v
+}
+
+func (l *loader) isSet(name string) bool {
+	v, ok := l.lookup(name)
+	return ok && strings.TrimSpace(v) != ""
+}
+
+func (l *loader) integer(name string, def, min, max int) int {
+	s := l.str(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		l.fail(name, "%q is not a whole number from %d to %d", s, min, max)
+		return def
+	}
+	return n
+}
+
+func (l *loader) boolean(name string, def bool) bool {
+	s := l.str(name, "")
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		l.fail(name, "%q is not true or false", s)
+		return def
+	}
+	return b
+}
+
+// duration reads a Go duration ("30s", "1h"); when minutes is true a whole
+// number means minutes, as in the tutorial's .env.
+func (l *loader) duration(name string, def time.Duration, minutes bool, min, max time.Duration) time.Duration {
+	s := l.str(name, "")
+	if s == "" {
+		return def
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(s); err == nil && minutes {
+		d = time.Duration(n) * time.Minute
+	} else if d, err = time.ParseDuration(s); err != nil {
+		if minutes {
+			l.fail(name, "%q is neither a number of minutes nor a duration such as 30s or 2h", s)
+		} else {
+			l.fail(name, "%q is not a duration such as 5s or 2h", s)
+		}
+		return def
+	}
+	if d < min || (max > 0 && d > max) {
+		if max > 0 {
+			l.fail(name, "%s is out of range: it must be from %s to %s", d, min, max)
+		} else {
+			l.fail(name, "%s is out of range: it must be at least %s", d, min)
+		}
+		return def
+	}
+	return d
+}
+
+// Load reads, defaults and validates the configuration.
+func Load(lookup Lookup) (Config, error) {
+	l := &loader{lookup: lookup}
+	c := Config{}
+
+	c.AppEnv = strings.ToLower(l.str("APP_ENV", EnvDevelopment))
+	switch c.AppEnv {
+	case EnvDevelopment, EnvTest, EnvProduction:
+	default:
+		l.fail("APP_ENV", "%q is not one of development, test, production", c.AppEnv)
+	}
+	prod := c.AppEnv == EnvProduction
+
+	c.Host = l.str("HOST", "")
+	c.Port = l.integer("PORT", 8000, 0, 65535)
+
+	c.DatabaseURL = l.str("DATABASE_URL", "")
+	c.DatabaseName = l.str("MONGO_INITDB_DATABASE", "")
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") || u.Host == "" {
+			// The URL may hold a password: do not echo it.
+			l.fail("DATABASE_URL", "not a MongoDB URI; expected mongodb://user:password@host:port/database")
+		} else if c.DatabaseName == "" {
+			c.DatabaseName = strings.Trim(u.Path, "/")
+		}
+	}
+	if c.DatabaseName == "" {
+		c.DatabaseName = "fastapi"
+	}
+	if strings.ContainsAny(c.DatabaseName, `/\. "$`) {
+		l.fail("MONGO_INITDB_DATABASE", "%q is not a valid database name", c.DatabaseName)
+	}
+	c.DataDir = l.str("DATA_DIR", "./data")
+
+	c.JWTAlgorithm = l.str("JWT_ALGORITHM", token.RS256)
+	switch c.JWTAlgorithm {
+	case token.RS256, token.ES256, token.EdDSA:
+	default:
+		l.fail("JWT_ALGORITHM", "%q is not one of RS256, ES256, EdDSA", c.JWTAlgorithm)
+	}
+	c.SigningKey = l.signingKey(c.JWTAlgorithm, prod)
+	c.JWTIssuer = l.str("JWT_ISSUER", "http://localhost:8000")
+
+	c.AccessTokenTTL = l.duration("ACCESS_TOKEN_EXPIRES_IN", 15*time.Minute, true, time.Second, 0)
+	c.RefreshTokenTTL = l.duration("REFRESH_TOKEN_EXPIRES_IN", 60*time.Minute, true, time.Second, 0)
+	c.RefreshReuseGrace = l.duration("REFRESH_REUSE_GRACE", 5*time.Second, false, 0, 10*time.Second)
+	c.SessionMaxLifetime = l.duration("SESSION_MAX_LIFETIME", 720*time.Hour, false, time.Second, 0)
+
+	c.ClientOrigins = l.origins("CLIENT_ORIGIN", "http://localhost:3000")
+
+	c.Playground = l.boolean("GRAPHQL_PLAYGROUND", !prod)
+	c.Introspection = l.boolean("GRAPHQL_INTROSPECTION", !prod)
+
+	c.CookieSecure = l.boolean("COOKIE_SECURE", prod)
+	c.CookieDomain = l.str("COOKIE_DOMAIN", "")
+	if strings.ContainsAny(c.CookieDomain, " ;,/:") {
+		l.fail("COOKIE_DOMAIN", "%q is not a domain name", c.CookieDomain)
+	}
+	switch s := strings.ToLower(l.str("COOKIE_SAMESITE", "Lax")); s {
+	case "lax":
+		c.CookieSameSite = http.SameSiteLaxMode
+	case "strict":
+		c.CookieSameSite = http.SameSiteStrictMode
+	case "none":
+		c.CookieSameSite = http.SameSiteNoneMode
+		if !c.CookieSecure {
+			l.fail("COOKIE_SAMESITE", "None requires COOKIE_SECURE=true (browsers drop SameSite=None cookies without Secure)")
+		}
+	default:
+		l.fail("COOKIE_SAMESITE", "%q is not one of Lax, Strict, None", s)
+	}
+
+	c.DatabaseTimeout = l.duration("DATABASE_TIMEOUT", 5*time.Second, false, 10*time.Millisecond, 0)
+	c.ShutdownTimeout = l.duration("SHUTDOWN_TIMEOUT", 10*time.Second, false, 0, 0)
+
+	minCost := 4
+	if prod {
+		minCost = 10
+	}
+	c.BcryptCost = l.integer("BCRYPT_COST", 12, minCost, 14)
+	c.MaxBodyBytes = int64(l.integer("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
+	c.ComplexityLimit = l.integer("GRAPHQL_COMPLEXITY_LIMIT", 200, 1, 1_000_000)
+
+	if l.err != nil {
+		return Config{}, l.err
+	}
+	return c, nil
+}
+
+func (l *loader) origins(name, def string) []string {
+	var out []string
+	for _, o := range strings.Split(l.str(name, def), ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			l.fail(name, "%q is not an origin such as http://localhost:3000 (a wildcard cannot be used with cookies)", o)
+			return nil
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
+}
+
+// signingKey parses JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (base64 of PEM, as in
+// the tutorial's .env; a plain PEM is accepted too).
+func (l *loader) signingKey(alg string, prod bool) *token.Key {
+	if !l.isSet("JWT_PRIVATE_KEY") {
+		switch {
+		case l.isSet("JWT_PUBLIC_KEY"):
+			l.fail("JWT_PRIVATE_KEY", "JWT_PUBLIC_KEY is set but JWT_PRIVATE_KEY is not; set both (see README)")
+		case prod:
+			l.fail("JWT_PRIVATE_KEY", "required when APP_ENV=production (generated keys are for development only); see README for the openssl commands")
+		}
+		return nil
+	}
+	privPEM, ok := l.pem("JWT_PRIVATE_KEY")
+	if !ok {
+		return nil
+	}
+	priv, err := token.ParsePrivateKeyPEM(privPEM)
+	if err != nil {
+		l.fail("JWT_PRIVATE_KEY", "%v", err)
+		return nil
+	}
+	var pub crypto.PublicKey
+	if l.isSet("JWT_PUBLIC_KEY") {
+		pubPEM, ok := l.pem("JWT_PUBLIC_KEY")
+		if !ok {
+			return nil
+		}
+		if pub, err = token.ParsePublicKeyPEM(pubPEM); err != nil {
+			l.fail("JWT_PUBLIC_KEY", "%v", err)
+			return nil
+		}
+	}
+	key, err := token.NewKey(alg, priv, pub)
+	if err != nil {
+		l.fail("JWT_PRIVATE_KEY", "%v", err)
+		return nil
+	}
+	return key
+}
+
+func (l *loader) pem(name string) ([]byte, bool) {
+	v := l.str(name, "")
+	if strings.HasPrefix(v, "-----BEGIN") {
+		return []byte(strings.ReplaceAll(v, `\n`, "\n")), true
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		l.fail(name, "not valid base64 (expected the base64 of a PEM file: base64 -w0 < key.pem)")
+		return nil, false
+	}
+	return b, true
+}

@@ -1,0 +1,106 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Server error codes the schema set-up tolerates.
+const (
+	codeNamespaceExists = 48
+	codeNotImplemented  = 238
+)
+
+// expiringCollections hold documents with an expires_at after which they are
+// no longer needed: a TTL index removes them where the server has TTL
+// indexes, and Sweep does everywhere.
+var expiringCollections = []string{CollSessions, CollRevocations, CollTokens, CollTokenUses}
+
+// EnsureSchema creates the collections and indexes. It is idempotent and
+// safe to run from several instances at once.
+func (s *Store) EnsureSchema(ctx context.Context) error {
+	for _, name := range Collections {
+		err := s.db.CreateCollection(ctx, name)
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == codeNamespaceExists) {
+			return fmt.Errorf("creating collection %s: %w", name, mapErr(err))
+		}
+	}
+	_, err := s.users.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "email", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("email_unique"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating users.email index: %w", mapErr(err))
+	}
+	_, err = s.sessions.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "user_id", Value: 1}},
+		Options: options.Index().SetName("user_id"),
+	})
+	if err != nil {
+		return fmt.Errorf("creating sessions.user_id index: %w", mapErr(err))
+	}
+	ttl := true
+	for _, name := range expiringCollections {
+		_, err := s.db.Collection(name).Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: "expires_at", Value: 1}},
+			Options: options.Index().SetExpireAfterSeconds(0).SetName("expires_at_ttl"),
+		})
+		var ce mongo.CommandError
+		switch {
+		case err == nil:
+		case errors.As(err, &ce) && ce.Code == codeNotImplemented:
+			ttl = false
+		default:
+			return fmt.Errorf("creating %s TTL index: %w", name, mapErr(err))
+		}
+	}
+	if !ttl {
+		s.log.DebugContext(ctx, "the database has no TTL indexes; the periodic sweep removes expired documents")
+	}
+	return nil
+}
+
+// SweepInterval is how often RunSweeper runs Sweep.
+const SweepInterval = 10 * time.Minute
+
+// Sweep deletes documents past their expires_at: sessions past their
+// lifetime, revocation records no token can need any more, and expired
+// refresh tokens and their use records. It returns how many it deleted.
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	now := s.now().UTC()
+	var total int64
+	for _, name := range expiringCollections {
+		res, err := s.db.Collection(name).DeleteMany(ctx, bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: now}}}})
+		if err != nil {
+			return total, fmt.Errorf("sweeping %s: %w", name, mapErr(err))
+		}
+		total += res.DeletedCount
+	}
+	return total, nil
+}
+
+// RunSweeper runs Sweep every interval until ctx ends, logging failures.
+func (s *Store) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.Sweep(ctx)
+			if err != nil {
+				s.log.WarnContext(ctx, "sweep failed", "err", err)
+				continue
+			}
+			s.log.DebugContext(ctx, "sweep done", "deleted", n)
+		}
+	}
+}

@@ -1,0 +1,207 @@
+// Package mongostore implements auth.Store on MongoDB through the official
+// Go driver. The same code runs against a real MongoDB and against the
+// embedded FerretDB.
+//
+// The design follows two properties of FerretDB that MongoDB does not share:
+// conditional updates are not atomic (two compare-and-set updates can both
+// win, concurrent $inc are lost), and only a filter that is exactly
+// {_id: value} is pushed down to SQLite. So every decision that must hold
+// under concurrency is an insert that the _id (or another unique) index
+// accepts once, and every hot path reaches its documents by _id alone:
+//
+//   - users are found by e-mail through user_emails, whose _id is the e-mail;
+//   - a session's id is "<user id>.<n>" with n counting the user's sign-ins,
+//     so the oldest of more than 50 is found without a query;
+//   - revocation is an insert into session_revocations (_id = session id),
+//     which nothing can overwrite;
+//   - refresh tokens are stored as hashes (_id = hash), and spending one is an
+//     insert into refresh_token_uses (_id = hash) that only one caller wins.
+//
+// The only updates are hints (the per-user sign-in counter) whose loss is
+// detected and repaired by the unique inserts that follow them.
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+)
+
+// Collection names.
+const (
+	CollUsers       = "users"
+	CollUserEmails  = "user_emails"
+	CollSessions    = "sessions"
+	CollCounters    = "session_counters"
+	CollRevocations = "session_revocations"
+	CollTokens      = "refresh_tokens"
+	CollTokenUses   = "refresh_token_uses"
+)
+
+// Collections lists every collection the store uses.
+var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses}
+
+// orphanClaimAge is how old an e-mail claim whose user does not exist must
+// be before a new registration may take it over. Registration writes the
+// claim and then the user within one database timeout, so an older claim
+// without its user is left over from a crash.
+const orphanClaimAge = time.Minute
+
+// Store is the MongoDB implementation of auth.Store.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+	log    *slog.Logger
+	now    func() time.Time
+
+	users, emails, sessions, counters, revocations, tokens, uses *mongo.Collection
+}
+
+var _ auth.Store = (*Store)(nil)
+
+// Options configures Open.
+type Options struct {
+	URI      string
+	Database string
+	// Timeout bounds every database call.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Now is the clock, for tests; nil means time.Now.
+	Now func() time.Time
+}
+
+// Open creates a client for the URI. It does not wait for the database: the
+// driver connects lazily, and Ping tells whether it answers.
+func Open(o Options) (*Store, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := options.Client().
+		ApplyURI(o.URI).
+		SetTimeout(o.Timeout).
+		SetServerSelectionTimeout(o.Timeout).
+		SetConnectTimeout(o.Timeout).
+		SetAppName("gqlauth")
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to database: %w", err)
+	}
+	db := client.Database(o.Database)
+	return &Store{
+		client:      client,
+		db:          db,
+		log:         o.Logger,
+		now:         o.Now,
+		users:       db.Collection(CollUsers),
+		emails:      db.Collection(CollUserEmails),
+		sessions:    db.Collection(CollSessions),
+		counters:    db.Collection(CollCounters),
+		revocations: db.Collection(CollRevocations),
+		tokens:      db.Collection(CollTokens),
+		uses:        db.Collection(CollTokenUses),
+	}, nil
+}
+
+// Close disconnects the client.
+func (s *Store) Close(ctx context.Context) error {
+	return s.client.Disconnect(ctx)
+}
+
+// Database returns the underlying database, for tests and tools.
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return mapErr(s.client.Ping(ctx, readpref.Primary()))
+}
+
+// isDuplicate reports whether err is a unique-index violation. It is the one
+// place that recognises the driver's duplicate-key error.
+func isDuplicate(err error) bool {
+	return mongo.IsDuplicateKeyError(err)
+}
+
+// isUnavailable reports whether err means the database could not be reached
+// or did not answer in time.
+func isUnavailable(err error) bool {
+	return mongo.IsTimeout(err) ||
+		mongo.IsNetworkError(err) ||
+		errors.Is(err, mongo.ErrClientDisconnected) ||
+		errors.As(err, &topology.ServerSelectionError{})
+}
+
+// mapErr maps driver errors to the domain's: no document is auth.ErrNotFound,
+// an outage wraps auth.ErrUnavailable; anything else is returned as is.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return auth.ErrNotFound
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
+	default:
+		return err
+	}
+}
+
+// byID returns the filter {_id: id}: the only filter FerretDB answers
+// without reading the whole collection.
+func byID(id any) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// IsDown reports whether a Ping error means the database is not reachable
+// yet (connection refused, a timeout, a name that does not resolve), as
+// opposed to a peer that answers but is not MongoDB or refuses our
+// credentials. A server that is down is waited for; the others are
+// configuration errors.
+func IsDown(err error) bool {
+	var sel topology.ServerSelectionError
+	if !errors.As(err, &sel) {
+		return isUnavailable(err) && !isProtocolError(err)
+	}
+	for _, srv := range sel.Desc.Servers {
+		if srv.LastError != nil && !isUnreachable(srv.LastError) {
+			return false
+		}
+	}
+	return true
+}
+
+// isUnreachable reports whether a connection error is a failure to reach the
+// peer at all.
+func isUnreachable(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || mongo.IsTimeout(err)
+}
+
+// isProtocolError reports whether err came from a peer that answered
+// something other than the MongoDB wire protocol, or refused authentication.
+func isProtocolError(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == codeAuthenticationFailed
+}
+
+// codeAuthenticationFailed is MongoDB's error code for refused credentials.
+const codeAuthenticationFailed = 18

@@ -1,0 +1,86 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+)
+
+// tokenDoc is an issued refresh token; only its hash is stored.
+type tokenDoc struct {
+	Hash             string        `bson:"_id"`
+	SessionID        string        `bson:"session_id"`
+	UserID           bson.ObjectID `bson:"user_id"`
+	IssuedAt         time.Time     `bson:"issued_at"`
+	ExpiresAt        time.Time     `bson:"expires_at"`
+	SessionExpiresAt time.Time     `bson:"session_expires_at"`
+}
+
+// useDoc records that a refresh token was spent. Its _id is the token's
+// hash, so exactly one insert per token succeeds.
+type useDoc struct {
+	Hash      string    `bson:"_id"`
+	SessionID string    `bson:"session_id"`
+	SpentAt   time.Time `bson:"spent_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// SaveRefreshToken stores an issued refresh token's hash.
+func (s *Store) SaveRefreshToken(ctx context.Context, t *auth.RefreshToken) error {
+	uid, err := bson.ObjectIDFromHex(t.UserID)
+	if err != nil {
+		return errors.New("saving refresh token: bad user id")
+	}
+	_, err = s.tokens.InsertOne(ctx, tokenDoc{
+		Hash:             t.Hash,
+		SessionID:        t.SessionID,
+		UserID:           uid,
+		IssuedAt:         t.IssuedAt,
+		ExpiresAt:        t.ExpiresAt,
+		SessionExpiresAt: t.SessionExpiresAt,
+	})
+	return mapErr(err)
+}
+
+// RefreshTokenByHash returns the stored token, or auth.ErrNotFound.
+func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*auth.RefreshToken, error) {
+	var d tokenDoc
+	if err := s.tokens.FindOne(ctx, byID(hash)).Decode(&d); err != nil {
+		return nil, mapErr(err)
+	}
+	return &auth.RefreshToken{
+		Hash:             d.Hash,
+		SessionID:        d.SessionID,
+		UserID:           d.UserID.Hex(),
+		IssuedAt:         d.IssuedAt,
+		ExpiresAt:        d.ExpiresAt,
+		SessionExpiresAt: d.SessionExpiresAt,
+	}, nil
+}
+
+// SpendRefreshToken inserts the token's use record. The first caller's
+// insert succeeds; every later one hits the _id index and is told when the
+// token was first spent.
+func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (bool, time.Time, error) {
+	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt})
+	if err == nil {
+		return true, at, nil
+	}
+	if !isDuplicate(err) {
+		return false, time.Time{}, mapErr(err)
+	}
+	var d useDoc
+	if err := s.uses.FindOne(ctx, byID(t.Hash)).Decode(&d); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			// Swept after the token expired: it was spent long ago.
+			return false, time.Time{}, nil
+		}
+		return false, time.Time{}, mapErr(err)
+	}
+	return false, d.SpentAt, nil
+}

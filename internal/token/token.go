@@ -1,0 +1,211 @@
+package token
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Kind tells access tokens from refresh tokens. Each kind has its own header
+// "typ", so neither verifies as the other.
+type Kind int
+
+// The token kinds.
+const (
+	Access Kind = iota + 1
+	Refresh
+)
+
+// Typ returns the JWT header "typ" of the kind.
+func (k Kind) Typ() string {
+	if k == Refresh {
+		return "rt+jwt"
+	}
+	return "at+jwt"
+}
+
+// MaxTokenBytes caps the length of a token before it is parsed. Tokens the
+// server signs are well under 1 KiB (RS256 is the largest).
+const MaxTokenBytes = 4096
+
+// Leeway is the clock skew tolerated for exp, nbf and iat.
+const Leeway = 5 * time.Second
+
+// ErrInvalid is returned for every token that does not verify; the reason is
+// wrapped for logs and tests, never shown to clients.
+var ErrInvalid = errors.New("invalid token")
+
+// Claims are the claims of both token kinds.
+type Claims struct {
+	Subject   string    // user id
+	SessionID string    // sid
+	ID        string    // jti
+	IssuedAt  time.Time // iat, also nbf
+	ExpiresAt time.Time // exp
+}
+
+// jwtClaims is the wire form of Claims.
+type jwtClaims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
+// Manager signs tokens with one key and verifies them with any known key.
+type Manager struct {
+	issuer  string
+	signing *Key
+	method  jwt.SigningMethod
+	keys    map[string]*Key // by kid
+	now     func() time.Time
+	jwks    []byte
+}
+
+// NewManager returns a Manager that signs with signing (which must have a
+// private key) and verifies with signing and previous.
+func NewManager(issuer string, signing *Key, previous []*Key, now func() time.Time) (*Manager, error) {
+	if signing == nil || signing.Private == nil {
+		return nil, errors.New("no signing key")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	m := &Manager{
+		issuer:  issuer,
+		signing: signing,
+		method:  jwt.GetSigningMethod(signing.Alg),
+		keys:    map[string]*Key{signing.ID: signing},
+		now:     now,
+	}
+	if m.method == nil {
+		return nil, fmt.Errorf("unsupported algorithm %q", signing.Alg)
+	}
+	all := []*Key{signing}
+	for _, k := range previous {
+		if _, dup := m.keys[k.ID]; dup {
+			continue
+		}
+		m.keys[k.ID] = k
+		all = append(all, k)
+	}
+	jwks, err := marshalJWKS(all)
+	if err != nil {
+		return nil, err
+	}
+	m.jwks = jwks
+	return m, nil
+}
+
+// SigningKeyID returns the kid that new tokens carry.
+func (m *Manager) SigningKeyID() string { return m.signing.ID }
+
+// JWKS returns the public keys as a JWK Set document.
+func (m *Manager) JWKS() []byte { return m.jwks }
+
+// NewID returns a random identifier (128 bits, base64url) for jti claims.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return b64(b[:])
+}
+
+// Sign returns a signed token of the given kind. IssuedAt is also used as
+// nbf; ID is generated when empty.
+func (m *Manager) Sign(kind Kind, c Claims) (string, error) {
+	if c.ID == "" {
+		c.ID = NewID()
+	}
+	t := jwt.NewWithClaims(m.method, jwtClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    m.issuer,
+			Subject:   c.Subject,
+			ID:        c.ID,
+			IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
+			NotBefore: jwt.NewNumericDate(c.IssuedAt),
+			ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
+		},
+		SessionID: c.SessionID,
+	})
+	t.Header["typ"] = kind.Typ()
+	t.Header["kid"] = m.signing.ID
+	s, err := t.SignedString(m.signing.Private)
+	if err != nil {
+		return "", fmt.Errorf("signing token: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks a token of the given kind: length, exactly three strictly
+// encoded segments, a known kid whose key allows the header's alg, the
+// kind's typ, no key-fetching headers, iss, exp (required), nbf and iat, and
+// the presence of sub, sid and jti. Every failure wraps ErrInvalid.
+func (m *Manager) Verify(kind Kind, s string) (Claims, error) {
+	if len(s) > MaxTokenBytes {
+		return Claims{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalid, MaxTokenBytes)
+	}
+	var c jwtClaims
+	_, err := jwt.ParseWithClaims(s, &c, func(t *jwt.Token) (any, error) {
+		return m.keyFor(kind, t)
+	},
+		jwt.WithValidMethods([]string{m.signing.Alg}),
+		jwt.WithIssuer(m.issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithStrictDecoding(),
+		jwt.WithTimeFunc(m.now),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Subject == "" || c.SessionID == "" || c.ID == "" || c.IssuedAt == nil {
+		return Claims{}, fmt.Errorf("%w: missing sub, sid, jti or iat", ErrInvalid)
+	}
+	return Claims{
+		Subject:   c.Subject,
+		SessionID: c.SessionID,
+		ID:        c.ID,
+		IssuedAt:  c.IssuedAt.Time,
+		ExpiresAt: c.ExpiresAt.Time,
+	}, nil
+}
+
+// keyFor picks the verification key from the header: the kind's typ, no
+// embedded or remote keys, a known kid, and the alg that key allows.
+func (m *Manager) keyFor(kind Kind, t *jwt.Token) (any, error) {
+	if typ, _ := t.Header["typ"].(string); typ != kind.Typ() {
+		return nil, fmt.Errorf("typ %q is not %q", typ, kind.Typ())
+	}
+	for _, h := range []string{"jku", "x5u", "jwk", "x5c", "crit"} {
+		if _, ok := t.Header[h]; ok {
+			return nil, fmt.Errorf("header %q is not accepted", h)
+		}
+	}
+	kid, _ := t.Header["kid"].(string)
+	key, ok := m.keys[kid]
+	if !ok {
+		return nil, errors.New("unknown kid")
+	}
+	if t.Method.Alg() != key.Alg {
+		return nil, fmt.Errorf("alg %q does not fit key %q", t.Method.Alg(), kid)
+	}
+	return key.Public, nil
+}
+
+func marshalJWKS(keys []*Key) ([]byte, error) {
+	set := struct {
+		Keys []jwk `json:"keys"`
+	}{}
+	for _, k := range keys {
+		j, err := publicJWK(k.Public)
+		if err != nil {
+			return nil, err
+		}
+		j.Kid, j.Alg, j.Use = k.ID, k.Alg, "sig"
+		set.Keys = append(set.Keys, j)
+	}
+	return json.Marshal(set)
+}

@@ -1,0 +1,386 @@
+// Command gqlauth is a GraphQL authentication server: register, login,
+// refresh, logout and me, with RS256 (or ES256, EdDSA) access and refresh
+// tokens in HttpOnly cookies, server-side sessions, and MongoDB storage (an
+// embedded FerretDB by default).
+//
+// It wires the packages under internal/ and graph/ together and nothing
+// else: main turns signals into a cancel and calls Run and Close on Main,
+// which tests reuse.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/joho/godotenv"
+
+	"github.com/gqlauth/gqlauth/graph"
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/config"
+	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/token"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run loads the configuration, starts the server, waits for a signal or a
+// server failure, and shuts down within SHUTDOWN_TIMEOUT.
+func run(ctx context.Context, logOut io.Writer) error {
+	lookup, err := envLookup(".env")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, newLogger(logOut))
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case serveErr = <-m.ServeErr():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(serveErr, m.Close(shutdownCtx))
+}
+
+// envLookup returns the environment, backed by the .env file at path when
+// there is one; the environment wins.
+func envLookup(path string) (config.Lookup, error) {
+	dotenv, err := godotenv.Read(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.LookupEnv, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return config.Chain(os.LookupEnv, config.MapLookup(dotenv)), nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(web.ContextHandler{Handler: slog.NewTextHandler(w, nil)})
+}
+
+// Main is the running server.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+
+	db      *embedded.DB
+	store   *mongostore.Store
+	tokens  *token.Manager
+	handler http.Handler
+
+	ln       net.Listener
+	server   *http.Server
+	serveErr chan error
+	ready    atomic.Bool
+
+	cancel context.CancelFunc // stops background work
+	wg     sync.WaitGroup
+}
+
+// NewMain returns a Main for the configuration.
+func NewMain(cfg config.Config, logger *slog.Logger) *Main {
+	return &Main{Config: cfg, Logger: logger, serveErr: make(chan error, 1)}
+}
+
+// Run opens the database and keys, builds the handler, and starts serving on
+// Config.Addr(). It returns once the server listens.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	defer func() {
+		if err != nil {
+			_ = m.Close(context.Background())
+		}
+	}()
+
+	if err := m.openStore(ctx, bg); err != nil {
+		return err
+	}
+	if err := m.openTokens(); err != nil {
+		return err
+	}
+	hasher, err := auth.NewHasher(m.Config.BcryptCost)
+	if err != nil {
+		return err
+	}
+	service := auth.NewService(m.store, m.tokens, hasher, auth.Config{
+		AccessTokenTTL:     m.Config.AccessTokenTTL,
+		RefreshTokenTTL:    m.Config.RefreshTokenTTL,
+		RefreshReuseGrace:  m.Config.RefreshReuseGrace,
+		SessionMaxLifetime: m.Config.SessionMaxLifetime,
+	}, m.Now, m.Logger)
+	if m.handler, err = m.buildHandler(service); err != nil {
+		return err
+	}
+
+	m.ln, err = net.Listen("tcp", m.Config.Addr())
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (set PORT to another port)", m.Config.Addr(), err)
+	}
+	m.server = &http.Server{
+		Handler:           m.handler,
+		ReadHeaderTimeout: 5 * time.Second, // mitigates Slowloris
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.server.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- err
+		}
+	}()
+	m.Logger.Info("listening", "addr", m.ln.Addr().String(), "graphql", "/graphql", "playground", m.Config.Playground)
+	return nil
+}
+
+// openStore starts the embedded database when DATABASE_URL is unset, opens
+// the store, and prepares the schema. A database that is down is waited for
+// in the background; one that answers wrongly stops start-up.
+func (m *Main) openStore(ctx, bg context.Context) error {
+	uri := m.Config.DatabaseURL
+	if m.Config.Embedded() {
+		dir := filepath.Join(m.Config.DataDir, "db")
+		db, err := embedded.Start(embedded.Options{Dir: dir})
+		if err != nil {
+			return err
+		}
+		m.db = db
+		uri = db.URI()
+		m.Logger.Info("using the embedded database (FerretDB over SQLite); set DATABASE_URL to use MongoDB, e.g. DATABASE_URL=mongodb://admin:password123@localhost:6000/fastapi?authSource=admin",
+			"dir", db.Dir())
+		if m.Config.Production() {
+			m.Logger.Warn("APP_ENV=production without DATABASE_URL: the embedded database is a single process's files; use MongoDB in production")
+		}
+	}
+	store, err := mongostore.Open(mongostore.Options{
+		URI:      uri,
+		Database: m.Config.DatabaseName,
+		Timeout:  m.Config.DatabaseTimeout,
+		Logger:   m.Logger,
+		Now:      m.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	m.store = store
+
+	err = m.prepareDatabase(ctx)
+	switch {
+	case err == nil:
+	case m.db == nil && mongostore.IsDown(err):
+		m.Logger.Warn("database is not reachable yet; serving, not ready, and retrying", "err", err.Error())
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.retryPrepare(bg)
+		}()
+	case m.db == nil:
+		return fmt.Errorf("DATABASE_URL: the server answered but not as a usable MongoDB (wrong address or credentials?): %w", err)
+	default:
+		return fmt.Errorf("embedded database: %w", err)
+	}
+
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.store.RunSweeper(bg, mongostore.SweepInterval)
+	}()
+	return nil
+}
+
+// prepareDatabase pings the database and creates the schema; then the
+// server is ready.
+func (m *Main) prepareDatabase(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*m.Config.DatabaseTimeout)
+	defer cancel()
+	if err := m.store.Ping(ctx); err != nil {
+		return err
+	}
+	if err := m.store.EnsureSchema(ctx); err != nil {
+		return err
+	}
+	if m.db != nil {
+		if err := embedded.IndexIDLookups(ctx, m.db.Dir(), m.Config.DatabaseName); err != nil {
+			return err
+		}
+	}
+	m.ready.Store(true)
+	return nil
+}
+
+// retryPrepare retries prepareDatabase with capped exponential backoff until
+// it succeeds or ctx ends.
+func (m *Main) retryPrepare(ctx context.Context) {
+	delay := 500 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		err := m.prepareDatabase(ctx)
+		if err == nil {
+			m.Logger.Info("database is reachable; ready")
+			return
+		}
+		m.Logger.Warn("database still not ready", "err", err.Error(), "retry_in", delay.String())
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// openTokens loads the configured key, or outside production generates a
+// development key once and keeps it under DATA_DIR.
+func (m *Main) openTokens() error {
+	key := m.Config.SigningKey
+	if key == nil {
+		priv, path, created, err := token.LoadOrCreateDevKey(m.Config.DataDir, m.Config.JWTAlgorithm)
+		if err != nil {
+			return fmt.Errorf("JWT_PRIVATE_KEY not set, and the development key failed: %w", err)
+		}
+		if key, err = token.NewKey(m.Config.JWTAlgorithm, priv, nil); err != nil {
+			return fmt.Errorf("development key %s: %w", path, err)
+		}
+		verb := "using the"
+		if created {
+			verb = "generated a"
+		}
+		m.Logger.Info(verb+" development signing key; for real keys set JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (base64 of PEM, see README)",
+			"path", path, "alg", key.Alg, "kid", key.ID)
+	}
+	tokens, err := token.NewManager(m.Config.JWTIssuer, key, nil, m.Now)
+	if err != nil {
+		return err
+	}
+	m.tokens = tokens
+	return nil
+}
+
+// buildHandler assembles the routes and the middleware around them.
+func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
+	gql := graph.NewHandler(graph.Options{
+		Resolver: &graph.Resolver{Auth: service},
+		Logger:   m.Logger,
+		Cookies: web.CookieConfig{
+			Secure:   m.Config.CookieSecure,
+			Domain:   m.Config.CookieDomain,
+			SameSite: m.Config.CookieSameSite,
+		},
+		MaxBodyBytes:    m.Config.MaxBodyBytes,
+		ComplexityLimit: m.Config.ComplexityLimit,
+		Introspection:   m.Config.Introspection,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /graphql", gql)
+	mux.Handle("POST /graphql", gql)
+	if m.Config.Playground {
+		mux.Handle("GET /{$}", playground.Handler("GraphQL playground", "/graphql"))
+	}
+	mux.HandleFunc("GET /api/healthchecker", web.HealthChecker)
+	mux.HandleFunc("GET /healthz", web.Healthz)
+	mux.HandleFunc("GET /readyz", web.Readyz(m.readiness))
+	mux.HandleFunc("GET /.well-known/jwks.json", web.JWKS(m.tokens.JWKS()))
+
+	crossOrigin, err := web.CrossOrigin(m.Config.ClientOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("CLIENT_ORIGIN: %w", err)
+	}
+	var h http.Handler = mux
+	h = crossOrigin(h)
+	h = web.CORS(m.Config.ClientOrigins)(h)
+	h = web.AccessLog(m.Logger)(h)
+	h = web.RequestID(h)
+	return h, nil
+}
+
+// readiness is ready when the schema is prepared and the database answers.
+func (m *Main) readiness(ctx context.Context) error {
+	if !m.ready.Load() {
+		return errors.New("database not prepared")
+	}
+	return m.store.Ping(ctx)
+}
+
+// Handler returns the server's HTTP handler.
+func (m *Main) Handler() http.Handler { return m.handler }
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// URL returns the server's base URL on loopback (with "localhost", so that
+// browsers treat it as the same site as a frontend on another port).
+func (m *Main) URL() string {
+	_, port, _ := net.SplitHostPort(m.Addr())
+	return "http://localhost:" + port
+}
+
+// ServeErr reports a failure of the HTTP server after Run returned.
+func (m *Main) ServeErr() <-chan error { return m.serveErr }
+
+// Store returns the store, for tests.
+func (m *Main) Store() *mongostore.Store { return m.store }
+
+// Tokens returns the token manager, for tests.
+func (m *Main) Tokens() *token.Manager { return m.tokens }
+
+// Close stops accepting connections, waits for in-flight requests until ctx
+// ends, then stops background work and closes the store and the embedded
+// database.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.server != nil {
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutting down HTTP server: %w", err))
+		}
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.store != nil {
+		if err := m.store.Close(context.Background()); err != nil {
+			errs = append(errs, fmt.Errorf("closing store: %w", err))
+		}
+	}
+	if m.db != nil {
+		m.db.Stop()
+	}
+	return errors.Join(errs...)
+}
