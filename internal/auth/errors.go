@@ -62,15 +62,15 @@ func ErrorCode(err error) string {
 // The errors clients see. Wrong e-mail and wrong password share one error so
 // that login does not tell which e-mails exist.
 var (
-	ErrNotLoggedIn          = Errorf(CodeUnauthenticated, "You are not logged in")
-	ErrInvalidToken         = Errorf(CodeUnauthenticated, "Token is invalid or has expired")
-	ErrInvalidCredentials   = Errorf(CodeUnauthenticated, "Incorrect email or password")
-	ErrMissingRefreshToken  = Errorf(CodeUnauthenticated, "Please provide refresh token")
-	ErrRefreshTokenInvalid  = Errorf(CodeUnauthenticated, "Could not refresh access token")
-	ErrUserGone             = Errorf(CodeUnauthenticated, "User no longer exist")
-	ErrNotVerified          = Errorf(CodeForbidden, "Please verify your account")
-	ErrEmailTaken           = Errorf(CodeConflict, "Account already exist")
-	ErrServiceUnavailable   = Errorf(CodeInternal, "Service temporarily unavailable, please try again")
+	ErrNotLoggedIn         = Errorf(CodeUnauthenticated, "You are not logged in")
+	ErrInvalidToken        = Errorf(CodeUnauthenticated, "Token is invalid or has expired")
+	ErrInvalidCredentials  = Errorf(CodeUnauthenticated, "Incorrect email or password")
+	ErrMissingRefreshToken = Errorf(CodeUnauthenticated, "Please provide refresh token")
+	ErrRefreshTokenInvalid = Errorf(CodeUnauthenticated, "Could not refresh access token")
+	ErrUserGone            = Errorf(CodeUnauthenticated, "User no longer exist")
+	ErrNotVerified         = Errorf(CodeForbidden, "Please verify your account")
+	ErrEmailTaken          = Errorf(CodeConflict, "Account already exist")
+	ErrServiceUnavailable  = Errorf(CodeInternal, "Service temporarily unavailable, please try again")
 )
 
 // Storage errors that are not for clients. Store implementations return these

@@ -1,0 +1,210 @@
+package config_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gqlauth/gqlauth/internal/config"
+	"github.com/gqlauth/gqlauth/internal/token"
+)
+
+func load(env map[string]string) (config.Config, error) {
+	return config.Load(config.MapLookup(env))
+}
+
+func rsaPEMs(t testing.TB, bits int) (privB64, pubB64 string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PKCS #1, as the tutorial's keys are.
+	priv := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return base64.StdEncoding.EncodeToString(priv), base64.StdEncoding.EncodeToString(pub)
+}
+
+func readB64(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{
+		"Port":               c.Port == 8000,
+		"Embedded":           c.Embedded(),
+		"DatabaseName":       c.DatabaseName == "fastapi",
+		"DataDir":            c.DataDir == "./data",
+		"JWTAlgorithm":       c.JWTAlgorithm == token.RS256,
+		"SigningKey":         c.SigningKey == nil,
+		"AccessTokenTTL":     c.AccessTokenTTL == 15*time.Minute,
+		"RefreshTokenTTL":    c.RefreshTokenTTL == 60*time.Minute,
+		"ClientOrigins":      len(c.ClientOrigins) == 1 && c.ClientOrigins[0] == "http://localhost:3000",
+		"AppEnv":             c.AppEnv == config.EnvDevelopment,
+		"Playground":         c.Playground,
+		"Introspection":      c.Introspection,
+		"JWTIssuer":          c.JWTIssuer == "http://localhost:8000",
+		"RefreshReuseGrace":  c.RefreshReuseGrace == 5*time.Second,
+		"SessionMaxLifetime": c.SessionMaxLifetime == 720*time.Hour,
+		"CookieSecure":       !c.CookieSecure,
+		"CookieDomain":       c.CookieDomain == "",
+		"CookieSameSite":     c.CookieSameSite == http.SameSiteLaxMode,
+		"DatabaseTimeout":    c.DatabaseTimeout == 5*time.Second,
+		"ShutdownTimeout":    c.ShutdownTimeout == 10*time.Second,
+		"BcryptCost":         c.BcryptCost == 12,
+		"MaxBodyBytes":       c.MaxBodyBytes == 1<<20,
+		"ComplexityLimit":    c.ComplexityLimit == 200,
+		"Addr":               c.Addr() == ":8000",
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("default %s wrong: %+v", name, c)
+		}
+	}
+}
+
+// TestTutorialEnv loads the tutorial's .env names (with a 2048-bit key in
+// place of its 512-bit one).
+func TestTutorialEnv(t *testing.T) {
+	priv, pub := rsaPEMs(t, 2048)
+	c, err := load(map[string]string{
+		"MONGO_INITDB_ROOT_USERNAME": "admin",
+		"MONGO_INITDB_ROOT_PASSWORD": "password123",
+		"MONGO_INITDB_DATABASE":      "fastapi",
+		"DATABASE_URL":               "mongodb://admin:password123@localhost:6000/fastapi?authSource=admin",
+		"ACCESS_TOKEN_EXPIRES_IN":    "15",
+		"REFRESH_TOKEN_EXPIRES_IN":   "60",
+		"JWT_ALGORITHM":              "RS256",
+		"CLIENT_ORIGIN":              "http://localhost:3000",
+		"JWT_PRIVATE_KEY":            priv,
+		"JWT_PUBLIC_KEY":             pub,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Embedded() || c.DatabaseName != "fastapi" || c.SigningKey == nil || c.SigningKey.Alg != token.RS256 || c.AccessTokenTTL != 15*time.Minute {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestDatabaseNameFromURI(t *testing.T) {
+	c, err := load(map[string]string{"DATABASE_URL": "mongodb://localhost:27017/authdb?authSource=admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseName != "authdb" {
+		t.Fatalf("DatabaseName = %q", c.DatabaseName)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	c, err := load(map[string]string{"ACCESS_TOKEN_EXPIRES_IN": "30s", "REFRESH_TOKEN_EXPIRES_IN": "2h", "REFRESH_REUSE_GRACE": "0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenTTL != 30*time.Second || c.RefreshTokenTTL != 2*time.Hour || c.RefreshReuseGrace != 0 {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestProduction(t *testing.T) {
+	priv, pub := rsaPEMs(t, 2048)
+	c, err := load(map[string]string{"APP_ENV": "production", "JWT_PRIVATE_KEY": priv, "JWT_PUBLIC_KEY": pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Playground || c.Introspection || !c.CookieSecure {
+		t.Fatalf("production defaults wrong: %+v", c)
+	}
+	c, err = load(map[string]string{"APP_ENV": "production", "JWT_PRIVATE_KEY": priv, "GRAPHQL_PLAYGROUND": "true"})
+	if err != nil || !c.Playground {
+		t.Fatalf("override: %v %+v", err, c)
+	}
+}
+
+// TestInvalid checks that each bad value stops start-up with one line that
+// names the variable.
+func TestInvalid(t *testing.T) {
+	// A 512-bit key like the tutorial's sample (Go no longer generates
+	// them): a worthless test fixture.
+	weakPriv := readB64(t, "testdata/insecure-512-private.pem")
+	weakPub := readB64(t, "testdata/insecure-512-public.pem")
+	priv, _ := rsaPEMs(t, 2048)
+	_, otherPub := rsaPEMs(t, 2048)
+	cases := []struct {
+		name string
+		env  map[string]string
+		vr   string
+		want string
+	}{
+		{"TutorialKey512", map[string]string{"JWT_PRIVATE_KEY": weakPriv, "JWT_PUBLIC_KEY": weakPub}, "JWT_PRIVATE_KEY", "512 bits"},
+		{"KeyNotBase64", map[string]string{"JWT_PRIVATE_KEY": "%%%not base64"}, "JWT_PRIVATE_KEY", "base64"},
+		{"KeyNotPEM", map[string]string{"JWT_PRIVATE_KEY": base64.StdEncoding.EncodeToString([]byte("hello"))}, "JWT_PRIVATE_KEY", "PEM"},
+		{"AlgorithmDoesNotFitKey", map[string]string{"JWT_PRIVATE_KEY": priv, "JWT_ALGORITHM": "ES256"}, "JWT_PRIVATE_KEY", "RS256"},
+		{"PublicKeyOfAnotherKey", map[string]string{"JWT_PRIVATE_KEY": priv, "JWT_PUBLIC_KEY": otherPub}, "JWT_PRIVATE_KEY", "does not belong"},
+		{"OnlyPublicKey", map[string]string{"JWT_PUBLIC_KEY": otherPub}, "JWT_PRIVATE_KEY", "not"},
+		{"ProductionWithoutKeys", map[string]string{"APP_ENV": "production"}, "JWT_PRIVATE_KEY", "production"},
+		{"UnknownAlgorithm", map[string]string{"JWT_ALGORITHM": "HS256"}, "JWT_ALGORITHM", "HS256"},
+		{"Port", map[string]string{"PORT": "http"}, "PORT", "whole number"},
+		{"AccessTTL", map[string]string{"ACCESS_TOKEN_EXPIRES_IN": "soon"}, "ACCESS_TOKEN_EXPIRES_IN", "minutes"},
+		{"AccessTTLZero", map[string]string{"ACCESS_TOKEN_EXPIRES_IN": "0"}, "ACCESS_TOKEN_EXPIRES_IN", "range"},
+		{"GraceTooLong", map[string]string{"REFRESH_REUSE_GRACE": "11s"}, "REFRESH_REUSE_GRACE", "10s"},
+		{"GraceNegative", map[string]string{"REFRESH_REUSE_GRACE": "-1s"}, "REFRESH_REUSE_GRACE", "range"},
+		{"OriginWildcard", map[string]string{"CLIENT_ORIGIN": "*"}, "CLIENT_ORIGIN", "wildcard"},
+		{"OriginWithPath", map[string]string{"CLIENT_ORIGIN": "http://localhost:3000/app"}, "CLIENT_ORIGIN", "origin"},
+		{"SameSiteNoneWithoutSecure", map[string]string{"COOKIE_SAMESITE": "None"}, "COOKIE_SAMESITE", "COOKIE_SECURE"},
+		{"SameSiteUnknown", map[string]string{"COOKIE_SAMESITE": "sometimes"}, "COOKIE_SAMESITE", "Lax"},
+		{"CookieSecure", map[string]string{"COOKIE_SECURE": "yes please"}, "COOKIE_SECURE", "true or false"},
+		{"BcryptCostLow", map[string]string{"BCRYPT_COST": "3"}, "BCRYPT_COST", "4 to 14"},
+		{"BcryptCostProductionLow", map[string]string{"APP_ENV": "production", "JWT_PRIVATE_KEY": priv, "BCRYPT_COST": "4"}, "BCRYPT_COST", "10 to 14"},
+		{"DatabaseURL", map[string]string{"DATABASE_URL": "postgres://u:secretpw@localhost/db"}, "DATABASE_URL", "MongoDB URI"},
+		{"AppEnv", map[string]string{"APP_ENV": "staging"}, "APP_ENV", "staging"},
+		{"Playground", map[string]string{"GRAPHQL_PLAYGROUND": "maybe"}, "GRAPHQL_PLAYGROUND", "true or false"},
+		{"DatabaseTimeout", map[string]string{"DATABASE_TIMEOUT": "0s"}, "DATABASE_TIMEOUT", "range"},
+		{"MaxBodyBytes", map[string]string{"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES", "whole number"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := load(c.env)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "configuration: "+c.vr+": ") || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Fatalf("error = %q, want one line about %s mentioning %q", msg, c.vr, c.want)
+			}
+			if strings.Contains(msg, "secretpw") {
+				t.Fatalf("error echoes a secret: %q", msg)
+			}
+		})
+	}
+}
+
+func TestEnvironmentWinsOverDotEnv(t *testing.T) {
+	env := config.MapLookup(map[string]string{"PORT": "9000"})
+	dotenv := config.MapLookup(map[string]string{"PORT": "7000", "JWT_ISSUER": "https://auth.example"})
+	c, err := config.Load(config.Chain(env, dotenv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9000 || c.JWTIssuer != "https://auth.example" {
+		t.Fatalf("Port=%d JWTIssuer=%q", c.Port, c.JWTIssuer)
+	}
+}
