@@ -1,0 +1,421 @@
+package mongostore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/mongostore"
+)
+
+// mustOpenStore starts an embedded FerretDB in a temporary directory and
+// opens a store on it, as the server does.
+func mustOpenStore(tb testing.TB) (*mongostore.Store, *embedded.DB) {
+	tb.Helper()
+	db, err := embedded.Start(embedded.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(db.Stop)
+	s, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: "test", Timeout: 5 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx := context.Background()
+	if err := s.EnsureSchema(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := embedded.IndexIDLookups(ctx, db.Dir(), "test"); err != nil {
+		tb.Fatal(err)
+	}
+	return s, db
+}
+
+func newUser(email string) *auth.User {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &auth.User{Name: "Ann", Email: email, Role: auth.RoleUser, Verified: true, PasswordHash: "$2a$04$x", CreatedAt: now, UpdatedAt: now}
+}
+
+func mustCreateUser(tb testing.TB, s *mongostore.Store, email string) *auth.User {
+	tb.Helper()
+	u := newUser(email)
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+func TestCreateUser(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		u := mustCreateUser(t, s, "ann@example.com")
+		if _, err := bson.ObjectIDFromHex(u.ID); err != nil {
+			t.Fatalf("ID %q is not an ObjectID: %v", u.ID, err)
+		}
+		byID, err := s.UserByID(ctx, u.ID)
+		if err != nil || byID.Email != "ann@example.com" || byID.PasswordHash != u.PasswordHash || !byID.CreatedAt.Equal(u.CreatedAt) {
+			t.Fatalf("UserByID = %+v, %v", byID, err)
+		}
+		byEmail, err := s.UserByEmail(ctx, "ann@example.com")
+		if err != nil || byEmail.ID != u.ID {
+			t.Fatalf("UserByEmail = %+v, %v", byEmail, err)
+		}
+	})
+	t.Run("ErrDuplicate", func(t *testing.T) {
+		mustCreateUser(t, s, "bob@example.com")
+		err := s.CreateUser(ctx, newUser("bob@example.com"))
+		if !errors.Is(err, auth.ErrEmailTaken) || auth.ErrorCode(err) != auth.CodeConflict {
+			t.Fatalf("err = %v, want ErrEmailTaken", err)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		for _, id := range []string{bson.NewObjectID().Hex(), "not-hex", ""} {
+			if _, err := s.UserByID(ctx, id); !errors.Is(err, auth.ErrNotFound) {
+				t.Errorf("UserByID(%q) err = %v", id, err)
+			}
+		}
+		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, auth.ErrNotFound) {
+			t.Errorf("UserByEmail err = %v", err)
+		}
+	})
+}
+
+// TestCreateUserConcurrent registers one e-mail 20 times at once: the
+// claim's _id index lets exactly one through.
+func TestCreateUserConcurrent(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = s.CreateUser(ctx, newUser("race@example.com")) })
+	}
+	wg.Wait()
+	var ok, conflict int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, auth.ErrEmailTaken):
+			conflict++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 || conflict != n-1 {
+		t.Fatalf("ok=%d conflict=%d, want 1 and %d", ok, conflict, n-1)
+	}
+	count, err := s.Database().Collection(mongostore.CollUsers).CountDocuments(ctx, bson.D{{Key: "email", Value: "race@example.com"}})
+	if err != nil || count != 1 {
+		t.Fatalf("users with the e-mail = %d (%v), want 1", count, err)
+	}
+}
+
+// TestOrphanClaim covers a registration that crashed between claiming the
+// e-mail and inserting the user.
+func TestOrphanClaim(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	emails := s.Database().Collection(mongostore.CollUserEmails)
+	insertClaim := func(email string, age time.Duration) {
+		_, err := emails.InsertOne(ctx, bson.D{
+			{Key: "_id", Value: email},
+			{Key: "user_id", Value: bson.NewObjectID()},
+			{Key: "created_at", Value: time.Now().Add(-age)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("OKOldOrphanTakenOver", func(t *testing.T) {
+		insertClaim("old@example.com", 2*time.Minute)
+		u := mustCreateUser(t, s, "old@example.com")
+		got, err := s.UserByEmail(ctx, "old@example.com")
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("UserByEmail = %+v, %v", got, err)
+		}
+	})
+	t.Run("ErrYoungClaimIsInFlight", func(t *testing.T) {
+		insertClaim("young@example.com", 0)
+		if err := s.CreateUser(ctx, newUser("young@example.com")); !errors.Is(err, auth.ErrEmailTaken) {
+			t.Fatalf("err = %v, want ErrEmailTaken", err)
+		}
+	})
+	t.Run("OKLookupRepairsClaim", func(t *testing.T) {
+		u := mustCreateUser(t, s, "repair@example.com")
+		// Point the claim at a user that does not exist.
+		_, err := emails.UpdateOne(ctx, bson.D{{Key: "_id", Value: "repair@example.com"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "user_id", Value: bson.NewObjectID()}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.UserByEmail(ctx, "repair@example.com")
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("UserByEmail = %+v, %v", got, err)
+		}
+		var claim struct {
+			UserID bson.ObjectID `bson:"user_id"`
+		}
+		if err := emails.FindOne(ctx, bson.D{{Key: "_id", Value: "repair@example.com"}}).Decode(&claim); err != nil || claim.UserID.Hex() != u.ID {
+			t.Fatalf("claim not repaired: %v %v", claim.UserID.Hex(), err)
+		}
+	})
+}
+
+func newSession(u *auth.User) *auth.Session {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &auth.Session{UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour), UserAgent: "test", IP: "127.0.0.1"}
+}
+
+func TestCreateSessionCapsLiveSessions(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "cap@example.com")
+	var ids []string
+	for i := 1; i <= 5; i++ {
+		sess := newSession(u)
+		revoked, err := s.CreateSession(ctx, sess, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := mongostore.SessionID(u.ID, int64(i)); sess.ID != want {
+			t.Fatalf("session %d id = %s, want %s", i, sess.ID, want)
+		}
+		if i <= 3 && len(revoked) != 0 || i > 3 && !slices.Equal(revoked, []string{ids[i-4]}) {
+			t.Fatalf("sign-in %d revoked %v", i, revoked)
+		}
+		ids = append(ids, sess.ID)
+	}
+	live, err := s.LiveSessionIDs(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(live)
+	if !slices.Equal(live, ids[2:]) {
+		t.Fatalf("live = %v, want %v", live, ids[2:])
+	}
+}
+
+// TestCreateSessionConcurrent signs one user in 20 times at once. On
+// FerretDB the counter's increments can be lost; the _id index still gives
+// every session its own number.
+func TestCreateSessionConcurrent(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "many@example.com")
+	const n = 20
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sess := newSession(u)
+			_, errs[i] = s.CreateSession(ctx, sess, 50)
+			ids[i] = sess.ID
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if len(slices.Compact(slices.Clone(ids))) != n {
+		t.Fatalf("session ids are not distinct: %v", ids)
+	}
+	live, err := s.LiveSessionIDs(ctx, u.ID)
+	if err != nil || len(live) != n {
+		t.Fatalf("live = %d (%v), want %d", len(live), err, n)
+	}
+}
+
+// TestCreateSessionCounterBehind simulates lost increments: the counter is
+// set back, and the next session still gets the next free number.
+func TestCreateSessionCounterBehind(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "behind@example.com")
+	for range 3 {
+		if _, err := s.CreateSession(ctx, newSession(u), 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counters := s.Database().Collection(mongostore.CollCounters)
+	if _, err := counters.UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	sess := newSession(u)
+	if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+		t.Fatal(err)
+	}
+	if want := mongostore.SessionID(u.ID, 4); sess.ID != want {
+		t.Fatalf("id = %s, want %s", sess.ID, want)
+	}
+	next := newSession(u)
+	if _, err := s.CreateSession(ctx, next, 50); err != nil {
+		t.Fatal(err)
+	}
+	if want := mongostore.SessionID(u.ID, 5); next.ID != want {
+		t.Fatalf("after repair id = %s, want %s", next.ID, want)
+	}
+}
+
+func TestRevokeSession(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "rev@example.com")
+	a, b := newSession(u), newSession(u)
+	for _, sess := range []*auth.Session{a, b} {
+		if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	for range 2 { // revoking twice is not an error
+		if err := s.RevokeSession(ctx, a.ID, u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := s.SessionRevoked(ctx, a.ID); err != nil || !r {
+		t.Fatalf("a revoked = %v, %v", r, err)
+	}
+	if r, err := s.SessionRevoked(ctx, b.ID); err != nil || r {
+		t.Fatalf("b revoked = %v, %v", r, err)
+	}
+}
+
+// TestSpendRefreshTokenOnce spends one token from 20 goroutines: exactly one
+// is first, and all others learn the first spend's time.
+func TestSpendRefreshTokenOnce(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tok := &auth.RefreshToken{Hash: auth.HashToken("a token"), SessionID: "s", UserID: bson.NewObjectID().Hex(), IssuedAt: now, ExpiresAt: now.Add(time.Hour), SessionExpiresAt: now.Add(2 * time.Hour)}
+	if err := s.SaveRefreshToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RefreshTokenByHash(ctx, tok.Hash)
+	if err != nil || got.SessionID != "s" || got.UserID != tok.UserID || !got.SessionExpiresAt.Equal(tok.SessionExpiresAt) {
+		t.Fatalf("RefreshTokenByHash = %+v, %v", got, err)
+	}
+	const n = 20
+	firsts := make([]bool, n)
+	times := make([]time.Time, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			firsts[i], times[i], errs[i] = s.SpendRefreshToken(ctx, tok, now.Add(time.Duration(i)*time.Millisecond))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	winner := slices.Index(firsts, true)
+	if winner < 0 || slices.Index(firsts[winner+1:], true) >= 0 {
+		t.Fatalf("firsts = %v, want exactly one", firsts)
+	}
+	for i, tm := range times {
+		if !tm.Equal(times[winner]) {
+			t.Fatalf("caller %d saw first spend at %v, want %v", i, tm, times[winner])
+		}
+	}
+}
+
+func TestSweep(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "sweep@example.com")
+	expired := &auth.Session{UserID: u.ID, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	live := newSession(u)
+	for _, sess := range []*auth.Session{expired, live} {
+		if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeSession(ctx, expired.ID, u.ID, auth.ReasonLogout, now.Add(-2*time.Hour), now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, live.ID, u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	old := &auth.RefreshToken{Hash: "old", SessionID: expired.ID, UserID: u.ID, IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour), SessionExpiresAt: now}
+	cur := &auth.RefreshToken{Hash: "cur", SessionID: live.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour), SessionExpiresAt: now.Add(time.Hour)}
+	for _, tok := range []*auth.RefreshToken{old, cur} {
+		if err := s.SaveRefreshToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.SpendRefreshToken(ctx, tok, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Sweep(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("swept %d documents, want 4 (session, revocation, token, use)", n)
+	}
+	if _, err := s.SessionByID(ctx, expired.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("expired session still there: %v", err)
+	}
+	if _, err := s.SessionByID(ctx, live.ID); err != nil {
+		t.Errorf("live session swept: %v", err)
+	}
+	if r, _ := s.SessionRevoked(ctx, live.ID); !r {
+		t.Error("a needed revocation was swept")
+	}
+	if _, err := s.RefreshTokenByHash(ctx, "old"); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("expired token still there: %v", err)
+	}
+	if first, _, _ := s.SpendRefreshToken(ctx, cur, now); first {
+		t.Error("the live token's use record was swept")
+	}
+}
+
+// TestUnavailable stops the database: calls fail fast with ErrUnavailable.
+func TestUnavailable(t *testing.T) {
+	db, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: "test", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Stop()
+	start := time.Now()
+	_, err = s.UserByID(ctx, bson.NewObjectID().Hex())
+	if !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v with a 300ms timeout", d)
+	}
+	if !mongostore.IsDown(s.Ping(ctx)) {
+		t.Fatal("a stopped database should count as down")
+	}
+}
+
+func ExampleSessionID() {
+	fmt.Println(mongostore.SessionID("6560c0ffee0000000000beef", 3))
+	// Output: 6560c0ffee0000000000beef.3
+}
