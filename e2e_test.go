@@ -480,7 +480,7 @@ func TestRefresh(t *testing.T) {
 		if n := s.liveSessions(p.User.ID); n != 0 {
 			t.Fatalf("live sessions = %d, want 0", n)
 		}
-		if !strings.Contains(s.logs.String(), "event=refresh_reuse") {
+		if !s.logged("event=refresh_reuse", p.User.ID) {
 			t.Fatal("reuse was not logged as a security event")
 		}
 		// A failed refresh clears the cookies, so the page knows.
@@ -535,7 +535,7 @@ func TestRefreshConcurrent(t *testing.T) {
 		tab.mustRefresh()
 		expectOK(t, tab.do(meQuery, nil))
 	}
-	if strings.Contains(s.logs.String(), "event=refresh_reuse") {
+	if s.logged("event=refresh_reuse") {
 		t.Fatal("concurrent tabs triggered reuse detection")
 	}
 }
@@ -615,7 +615,7 @@ func TestLogout(t *testing.T) {
 		expectOK(t, c1.do(logoutMutation, nil))
 		expectOK(t, c2.do(meQuery, nil))
 	})
-	if !strings.Contains(s.logs.String(), "event=logout") {
+	if !s.logged("event=logout") {
 		t.Fatal("logout was not logged as a security event")
 	}
 }

@@ -411,3 +411,17 @@ func expectOK(tb testing.TB, r *gqlResponse) {
 func uniqueEmail(tb testing.TB, prefix string) string {
 	return fmt.Sprintf("%s-%s@example.com", prefix, strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(tb.Name())))
 }
+
+// logged reports whether one line of the server's log contains every part.
+func (s *testServer) logged(parts ...string) bool {
+	for line := range strings.Lines(s.logs.String()) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}

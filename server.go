@@ -108,6 +108,9 @@ type Main struct {
 
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewMain returns a Main for the configuration.
@@ -362,8 +365,13 @@ func (m *Main) Tokens() *token.Manager { return m.tokens }
 
 // Close stops accepting connections, waits for in-flight requests until ctx
 // ends, then stops background work and closes the store and the embedded
-// database.
+// database. Calls after the first return the first's result.
 func (m *Main) Close(ctx context.Context) error {
+	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
+	return m.closeErr
+}
+
+func (m *Main) close(ctx context.Context) error {
 	var errs []error
 	if m.server != nil {
 		if err := m.server.Shutdown(ctx); err != nil {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+// startPair starts one FerretDB listener and two server instances that share
+// it through DATABASE_URL, as two replicas behind a load balancer would.
+func startPair(t *testing.T, clk *clock) (a, b *testServer) {
+	t.Helper()
+	db, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Stop)
+	env := map[string]string{"DATABASE_URL": db.URI(), "MONGO_INITDB_DATABASE": "shared"}
+	a = startServer(t, serverOptions{env: env, clock: clk})
+	b = startServer(t, serverOptions{env: env, clock: clk})
+	if err := embedded.IndexIDLookups(context.Background(), db.Dir(), "shared"); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// TestTwoInstances proves that registration, rotation, reuse detection and
+// revocation hold across two instances on one FerretDB, whose conditional
+// updates are not atomic.
+func TestTwoInstances(t *testing.T) {
+	clk := &clock{}
+	a, b := startPair(t, clk)
+
+	t.Run("ConcurrentRegistration", func(t *testing.T) {
+		const n = 20
+		codes := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Go(func() { codes[i] = s.client().do(registerMutation, registerInput("pair@example.com")).code() })
+		}
+		wg.Wait()
+		count := map[string]int{}
+		for _, c := range codes {
+			count[c]++
+		}
+		if count[""] != 1 || count["CONFLICT"] != n-1 {
+			t.Fatalf("codes = %v, want 1 success and %d CONFLICT", count, n-1)
+		}
+	})
+
+	t.Run("AccessAndRotationAcrossInstances", func(t *testing.T) {
+		ca := a.client()
+		ca.mustRegister("across@example.com")
+		p := ca.mustLogin("across@example.com")
+		cb := ca.withBase(b.base)
+		expectOK(t, cb.bearer(p.AccessToken).do(meQuery, nil))
+		stolen := ca.clone()
+		p2 := cb.mustRefresh() // rotate on B
+		clk.Advance(6 * time.Second)
+		// The spent token replayed on A, outside the grace window: the
+		// session is revoked on both instances.
+		expectCode(t, stolen.do(refreshMutation, nil), "UNAUTHENTICATED")
+		expectCode(t, ca.bearer(p2.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+		expectCode(t, cb.bearer(p2.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+		expectCode(t, cb.do(refreshMutation, nil), "UNAUTHENTICATED")
+	})
+
+	t.Run("LogoutOnOneRevokesOnOther", func(t *testing.T) {
+		ca := a.client()
+		ca.mustRegister("logout-pair@example.com")
+		p := ca.mustLogin("logout-pair@example.com")
+		kept := ca.clone().withBase(b.base)
+		expectOK(t, ca.withBase(b.base).do(logoutMutation, nil))
+		expectCode(t, a.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+		expectCode(t, kept.withBase(a.base).do(refreshMutation, nil), "UNAUTHENTICATED")
+	})
+
+	t.Run("ConcurrentRefreshAcrossInstances", func(t *testing.T) {
+		ca := a.client()
+		ca.mustRegister("tabs-pair@example.com")
+		p := ca.mustLogin("tabs-pair@example.com")
+		const n = 10
+		tabs := make([]*client, n)
+		for i := range tabs {
+			tabs[i] = ca.clone()
+			if i%2 == 1 {
+				tabs[i] = tabs[i].withBase(b.base)
+			}
+		}
+		results := make([]*gqlResponse, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { results[i] = tabs[i].do(refreshMutation, nil) })
+		}
+		wg.Wait()
+		for _, r := range results {
+			expectOK(t, r)
+		}
+		if got := a.liveSessions(p.User.ID); got != 1 {
+			t.Fatalf("live sessions = %d, want 1", got)
+		}
+		for _, tab := range tabs {
+			expectOK(t, tab.do(meQuery, nil))
+		}
+		for _, s := range []*testServer{a, b} {
+			if s.logged("event=refresh_reuse", p.User.ID) {
+				t.Fatal("concurrent tabs triggered reuse detection")
+			}
+		}
+	})
+
+	t.Run("RefreshRacingLogoutAcrossInstances", func(t *testing.T) {
+		a.client().mustRegister("race-pair@example.com")
+		for range 10 {
+			c := a.client()
+			c.mustLogin("race-pair@example.com")
+			refresher := c.clone().withBase(b.base)
+			logouter := c.clone()
+			var refreshed, loggedOut *gqlResponse
+			var wg sync.WaitGroup
+			wg.Go(func() { refreshed = refresher.do(refreshMutation, nil) })
+			wg.Go(func() { loggedOut = logouter.do(logoutMutation, nil) })
+			wg.Wait()
+			expectOK(t, loggedOut)
+			if refreshed.code() == "" {
+				if refresher.cookie(web.CookieRefresh) == "" {
+					t.Fatal("a successful refresh set no cookie")
+				}
+				var p authPayload
+				refreshed.decode(t, "refresh", &p)
+				expectCode(t, a.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+				expectCode(t, refresher.withBase(a.base).do(refreshMutation, nil), "UNAUTHENTICATED")
+			}
+		}
+	})
+}
