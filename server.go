@@ -38,6 +38,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Stderr); err != nil {
@@ -70,6 +73,27 @@ func run(ctx context.Context, logOut io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(serveErr, m.Close(shutdownCtx))
+}
+
+// healthcheck asks the local server's /readyz; images without a shell or
+// curl use it as their health check ("gqlauth healthcheck").
+func healthcheck() int {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8000"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "healthcheck: /readyz answered", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 // envLookup returns the environment, backed by the .env file at path when

@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a static binary in a distroless image, run as non-root.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# The embedded database (FerretDB over SQLite) is pure Go: no cgo needed.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gqlauth . \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gqlauth /usr/local/bin/gqlauth
+COPY --from=build --chown=nonroot:nonroot /out/data /data
+ENV HOST=0.0.0.0 \
+    PORT=8000 \
+    DATA_DIR=/data
+USER nonroot:nonroot
+EXPOSE 8000
+VOLUME ["/data"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/usr/local/bin/gqlauth", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/gqlauth"]
