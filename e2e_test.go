@@ -671,3 +671,26 @@ func encodeJWTPart(v any) string {
 	b, _ := json.Marshal(v)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// TestNoSecretsInLogs runs every operation and checks that no password or
+// token reaches the log, while the security events do.
+func TestNoSecretsInLogs(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	c, p := s.signedIn("quiet@example.com")
+	rt := c.cookie(web.CookieRefresh)
+	p2 := c.mustRefresh()
+	expectOK(t, c.do(meQuery, nil))
+	c.do(loginMutation, map[string]any{"email": "quiet@example.com", "password": "wrong password 123"})
+	expectOK(t, c.do(logoutMutation, nil))
+	logs := s.logs.String()
+	for _, secret := range []string{testPassword, "wrong password 123", p.AccessToken, rt, p2.AccessToken, c.cookie(web.CookieRefresh)} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Fatalf("the log contains a secret (%.12s…)", secret)
+		}
+	}
+	for _, event := range []string{"event=register", "event=login", "event=login_failed", "event=refresh", "event=logout"} {
+		if !s.logged(event, "request_id=") {
+			t.Errorf("no %s line with a request id", event)
+		}
+	}
+}

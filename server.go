@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -232,17 +233,20 @@ func (m *Main) openStore(ctx, bg context.Context) error {
 	err = m.prepareDatabase(ctx)
 	switch {
 	case err == nil:
-	case m.db == nil && mongostore.IsDown(err):
+	case m.db != nil:
+		return fmt.Errorf("embedded database: %w", err)
+	case !mongostore.IsDown(err):
+		return fmt.Errorf("DATABASE_URL: the database refused us (check the address, user and password): %s", oneLine(err))
+	default:
+		if perr := mongostore.ProbeWire(ctx, uri, m.Config.DatabaseTimeout); perr != nil {
+			return fmt.Errorf("DATABASE_URL: not a MongoDB server: %s", oneLine(perr))
+		}
 		m.Logger.Warn("database is not reachable yet; serving, not ready, and retrying", "err", err.Error())
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			m.retryPrepare(bg)
 		}()
-	case m.db == nil:
-		return fmt.Errorf("DATABASE_URL: the server answered but not as a usable MongoDB (wrong address or credentials?): %w", err)
-	default:
-		return fmt.Errorf("embedded database: %w", err)
 	}
 
 	m.wg.Add(1)
@@ -271,6 +275,12 @@ func (m *Main) prepareDatabase(ctx context.Context) error {
 	}
 	m.ready.Store(true)
 	return nil
+}
+
+// oneLine flattens an error message (the driver's can span lines), so that
+// a start-up failure is one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // retryPrepare retries prepareDatabase with capped exponential backoff until
