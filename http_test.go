@@ -374,3 +374,18 @@ func countUsers(t *testing.T, s *testServer) int64 {
 	}
 	return n
 }
+
+// TestPlaygroundIntrospection runs the playground's own introspection query
+// under the default limits: the playground must keep working.
+func TestPlaygroundIntrospection(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	q, err := os.ReadFile("testdata/introspection.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.client().do(string(q), nil)
+	expectOK(t, r)
+	if !strings.Contains(string(r.Data["__schema"]), `"AuthPayload"`) {
+		t.Fatalf("schema incomplete: %.300s", r.Body)
+	}
+}
