@@ -14,7 +14,8 @@ import (
 // it through DATABASE_URL, as two replicas behind a load balancer would.
 func startPair(t *testing.T, clk *clock) (a, b *testServer) {
 	t.Helper()
-	db, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	// A TCP listener, as between hosts.
+	db, err := embedded.Start(embedded.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,19 +47,23 @@ func TestProcess(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name string
-		env  []string
-		want string
+		name   string
+		env    []string
+		dotenv string
+		want   string
 	}{
-		{"ErrPort", []string{"PORT=http"}, "configuration: PORT: "},
-		{"ErrTutorialKey", []string{"JWT_PRIVATE_KEY=" + b64(weakKey)}, "configuration: JWT_PRIVATE_KEY: the RSA key has 512 bits"},
-		{"ErrDotEnv", nil, "configuration: REFRESH_REUSE_GRACE: "},
+		{"ErrPort", []string{"PORT=http"}, "", "configuration: PORT: "},
+		{"ErrTutorialKey", []string{"JWT_PRIVATE_KEY=" + b64(weakKey)}, "", "configuration: JWT_PRIVATE_KEY: the RSA key has 512 bits"},
+		// A bad value in .env is reported like one in the environment.
+		{"ErrDotEnvValue", nil, "REFRESH_REUSE_GRACE=1m\n", "configuration: REFRESH_REUSE_GRACE: "},
+		// A line that does not parse is named, and the rest of the file
+		// (secrets) is not shown.
+		{"ErrDotEnvSyntax", nil, "PORT=8000\nMY-FLAG=1\nDATABASE_URL=mongodb://admin:SuperSecret@db/x\n", ".env: line 2 is not NAME=value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := command(t, bin, tc.env...)
-			if tc.name == "ErrDotEnv" {
-				// A bad value in .env is reported like one in the environment.
-				if err := os.WriteFile(filepath.Join(cmd.Dir, ".env"), []byte("REFRESH_REUSE_GRACE=1m\n"), 0o600); err != nil {
+			if tc.dotenv != "" {
+				if err := os.WriteFile(filepath.Join(cmd.Dir, ".env"), []byte(tc.dotenv), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -73,6 +77,9 @@ func TestProcess(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 			if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
 				t.Fatalf("stderr = %q, want one line starting %q", stderr.String(), tc.want)
+			}
+			if strings.Contains(stderr.String(), "SuperSecret") {
+				t.Fatalf("stderr shows a secret: %q", stderr.String())
 			}
 		})
 	}

@@ -44,7 +44,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stderr); err != nil {
+	if err := run(ctx, stop, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -52,7 +52,7 @@ func main() {
 
 // run loads the configuration, starts the server, waits for a signal or a
 // server failure, and shuts down within SHUTDOWN_TIMEOUT.
-func run(ctx context.Context, logOut io.Writer) error {
+func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
 	lookup, err := envLookup(".env")
 	if err != nil {
 		return err
@@ -68,6 +68,7 @@ func run(ctx context.Context, logOut io.Writer) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		stop() // a second signal now ends the process at once
 		m.Logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	case serveErr = <-m.ServeErr():
 	}
@@ -77,14 +78,20 @@ func run(ctx context.Context, logOut io.Writer) error {
 }
 
 // healthcheck asks the local server's /readyz; images without a shell or
-// curl use it as their health check ("gqlauth healthcheck").
+// curl use it as their health check ("gqlauth healthcheck"). It reads PORT
+// and HOST as the server does, .env included.
 func healthcheck() int {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8000"
+	host, port := "127.0.0.1", "8000"
+	if lookup, err := envLookup(".env"); err == nil {
+		if p, ok := lookup("PORT"); ok && strings.TrimSpace(p) != "" {
+			port = strings.TrimSpace(p)
+		}
+		if h, ok := lookup("HOST"); ok && h != "" && h != "0.0.0.0" && h != "::" {
+			host = h
+		}
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthcheck:", err)
 		return 1
@@ -100,14 +107,31 @@ func healthcheck() int {
 // envLookup returns the environment, backed by the .env file at path when
 // there is one; the environment wins.
 func envLookup(path string) (config.Lookup, error) {
-	dotenv, err := godotenv.Read(path)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return os.LookupEnv, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
+	dotenv, err := godotenv.UnmarshalBytes(data)
+	if err != nil {
+		// godotenv's message quotes the rest of the file, secrets included:
+		// name the line instead.
+		return nil, fmt.Errorf("%s: line %d is not NAME=value", path, badDotEnvLine(data))
+	}
 	return config.Chain(os.LookupEnv, config.MapLookup(dotenv)), nil
+}
+
+// badDotEnvLine returns the number of the first line that does not parse on
+// its own (a best guess when values span lines).
+func badDotEnvLine(data []byte) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		if _, err := godotenv.Unmarshal(line); err != nil {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 func newLogger(w io.Writer) *slog.Logger {
@@ -417,7 +441,7 @@ func (m *Main) close(ctx context.Context) error {
 	}
 	m.wg.Wait()
 	if m.store != nil {
-		if err := m.store.Close(context.Background()); err != nil {
+		if err := m.store.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing store: %w", err))
 		}
 	}

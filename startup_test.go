@@ -113,7 +113,7 @@ func TestStartWithNonMongoPeer(t *testing.T) {
 // FerretDB, which has no authentication: start-up stops with an error
 // naming DATABASE_URL.
 func TestStartWithRefusedCredentials(t *testing.T) {
-	db, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	db, err := embedded.Start(embedded.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

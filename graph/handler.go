@@ -46,7 +46,7 @@ func NewHandler(o Options) http.Handler {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return web.Auth(o.Cookies, nil)(srv)
+	return web.Auth(o.Cookies)(srv)
 }
 
 // errInternal is what clients see for anything unexpected.

@@ -19,6 +19,6 @@ type Resolver struct {
 // signedIn sets the session cookies and returns the payload of login and
 // refresh.
 func signedIn(req *web.Request, u *auth.User, t *auth.Tokens) *model.AuthPayload {
-	req.SetSessionCookies(t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
+	req.SetSessionCookies(t.IssuedAt, t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
 	return &model.AuthPayload{AccessToken: t.Access, AccessTokenExpiresAt: t.AccessExpiresAt, User: u}
 }

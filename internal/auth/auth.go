@@ -88,4 +88,7 @@ type Store interface {
 	// The first caller gets first=true; every later caller gets first=false
 	// and the time of the first spend.
 	SpendRefreshToken(ctx context.Context, t *RefreshToken, at time.Time) (first bool, firstSpentAt time.Time, err error)
+	// UnspendRefreshToken removes the spend record of a token whose
+	// replacement could not be issued.
+	UnspendRefreshToken(ctx context.Context, hash string) error
 }

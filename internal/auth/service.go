@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gqlauth/gqlauth/internal/token"
 )
@@ -58,6 +59,7 @@ type Client struct {
 
 // Tokens are the tokens issued at login and refresh.
 type Tokens struct {
+	IssuedAt         time.Time
 	Access           string
 	AccessExpiresAt  time.Time
 	Refresh          string
@@ -160,7 +162,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		UserID:    u.ID,
 		CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.SessionMaxLifetime),
-		UserAgent: client.UserAgent,
+		UserAgent: truncateUTF8(client.UserAgent, MaxUserAgentBytes),
 		IP:        client.IP,
 	}
 	revoked, err := s.store.CreateSession(ctx, sess, MaxSessionsPerUser)
@@ -203,6 +205,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 		return nil, nil, storeErr("finding refresh token", err)
 	case rec.SessionID != claims.SessionID || rec.UserID != claims.Subject:
 		return nil, nil, fmt.Errorf("%w: token does not match its record", ErrRefreshTokenInvalid)
+	case !s.now().Before(rec.ExpiresAt):
+		// Verification tolerates clock skew; the record's expiry does not.
+		return nil, nil, fmt.Errorf("%w: token expired", ErrRefreshTokenInvalid)
 	}
 	u, err := s.liveUser(ctx, claims)
 	if err != nil {
@@ -224,6 +229,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	}
 	tokens, err := s.issue(ctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
 	if err != nil {
+		if first {
+			// The client keeps its old token: un-spend it, so that a retry
+			// after the grace window is not taken for reuse.
+			if rerr := s.store.UnspendRefreshToken(ctx, rec.Hash); rerr != nil {
+				s.log.WarnContext(ctx, "could not un-spend a refresh token after a failed refresh", "err", rerr.Error())
+			}
+		}
 		return nil, nil, err
 	}
 	s.log.InfoContext(ctx, "session refreshed", "event", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
@@ -297,7 +309,7 @@ func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 // revoke records the session's revocation for as long as any of its tokens
 // could still verify: no token outlives its session's absolute lifetime.
 func (s *Service) revoke(ctx context.Context, sid, uid, reason string, now time.Time) error {
-	keep := now.Add(s.cfg.SessionMaxLifetime)
+	keep := now.Add(s.cfg.SessionMaxLifetime + token.Leeway)
 	if err := s.store.RevokeSession(ctx, sid, uid, reason, now, keep); err != nil {
 		return storeErr("revoking session", err)
 	}
@@ -333,7 +345,21 @@ func (s *Service) issue(ctx context.Context, uid, sid string, sessionExpiresAt, 
 	if err := s.store.SaveRefreshToken(ctx, rec); err != nil {
 		return nil, storeErr("saving refresh token", err)
 	}
-	return &Tokens{Access: access, AccessExpiresAt: accessExp, Refresh: refresh, RefreshExpiresAt: refreshExp}, nil
+	return &Tokens{IssuedAt: now, Access: access, AccessExpiresAt: accessExp, Refresh: refresh, RefreshExpiresAt: refreshExp}, nil
+}
+
+// MaxUserAgentBytes bounds the User-Agent kept with a session.
+const MaxUserAgentBytes = 512
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -155,6 +155,9 @@ func (l *loader) boolean(name string, def bool) bool {
 	return b
 }
 
+// maxMinutes is the largest number of minutes a time.Duration holds.
+const maxMinutes = int64(1<<63-1) / int64(time.Minute)
+
 // duration reads a Go duration ("30s", "1h"); when minutes is true a whole
 // number means minutes, as in the tutorial's .env.
 func (l *loader) duration(name string, def time.Duration, minutes bool, min, max time.Duration) time.Duration {
@@ -164,6 +167,10 @@ func (l *loader) duration(name string, def time.Duration, minutes bool, min, max
 	}
 	var d time.Duration
 	if n, err := strconv.Atoi(s); err == nil && minutes {
+		if n > int(maxMinutes) || n < -int(maxMinutes) {
+			l.fail(name, "%q minutes is too long", s)
+			return def
+		}
 		d = time.Duration(n) * time.Minute
 	} else if d, err = time.ParseDuration(s); err != nil {
 		if minutes {
@@ -282,11 +289,17 @@ func (l *loader) origins(name, def string) []string {
 			continue
 		}
 		u, err := url.Parse(o)
-		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 			l.fail(name, "%q is not an origin such as http://localhost:3000 (a wildcard cannot be used with cookies)", o)
 			return nil
 		}
-		out = append(out, u.Scheme+"://"+u.Host)
+		// Browsers send origins in lower case; the cross-origin check
+		// compares exactly.
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	if len(out) == 0 {
+		l.fail(name, "no origin given; set at least one, e.g. http://localhost:3000")
 	}
 	return out
 }

@@ -169,6 +169,9 @@ func TestInvalid(t *testing.T) {
 		{"GraceNegative", map[string]string{"REFRESH_REUSE_GRACE": "-1s"}, "REFRESH_REUSE_GRACE", "range"},
 		{"OriginWildcard", map[string]string{"CLIENT_ORIGIN": "*"}, "CLIENT_ORIGIN", "wildcard"},
 		{"OriginWithPath", map[string]string{"CLIENT_ORIGIN": "http://localhost:3000/app"}, "CLIENT_ORIGIN", "origin"},
+		{"OriginWithUser", map[string]string{"CLIENT_ORIGIN": "http://me@localhost:3000"}, "CLIENT_ORIGIN", "origin"},
+		{"OriginsEmpty", map[string]string{"CLIENT_ORIGIN": " , "}, "CLIENT_ORIGIN", "no origin"},
+		{"MinutesOverflow", map[string]string{"ACCESS_TOKEN_EXPIRES_IN": "307445735"}, "ACCESS_TOKEN_EXPIRES_IN", "too long"},
 		{"SameSiteNoneWithoutSecure", map[string]string{"COOKIE_SAMESITE": "None"}, "COOKIE_SAMESITE", "COOKIE_SECURE"},
 		{"SameSiteUnknown", map[string]string{"COOKIE_SAMESITE": "sometimes"}, "COOKIE_SAMESITE", "Lax"},
 		{"CookieSecure", map[string]string{"COOKIE_SECURE": "yes please"}, "COOKIE_SECURE", "true or false"},
@@ -194,6 +197,16 @@ func TestInvalid(t *testing.T) {
 				t.Fatalf("error echoes a secret: %q", msg)
 			}
 		})
+	}
+}
+
+func TestOriginsLowerCased(t *testing.T) {
+	c, err := load(map[string]string{"CLIENT_ORIGIN": "http://LocalHost:3000/, HTTPS://App.Example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ClientOrigins) != 2 || c.ClientOrigins[0] != "http://localhost:3000" || c.ClientOrigins[1] != "https://app.example.com" {
+		t.Fatalf("origins = %q", c.ClientOrigins)
 	}
 }
 

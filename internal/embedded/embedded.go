@@ -9,10 +9,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // the driver FerretDB itself uses
@@ -28,13 +32,28 @@ type DB struct {
 
 // Options configures Start.
 type Options struct {
-	// Dir holds the SQLite files (one per database). It is created.
+	// Dir holds the SQLite files (one per database) and, by default, the
+	// listener's Unix socket. It is created with mode 0700.
 	Dir string
-	// Addr is the TCP listen address; empty means a free loopback port.
+	// Addr is a TCP listen address (e.g. "127.0.0.1:0"). Empty means a Unix
+	// socket in Dir, which only this user can reach: FerretDB has no
+	// authentication, and a TCP port on loopback is open to every local
+	// process. When Dir's path is too long for a socket, a free loopback
+	// port is used.
 	Addr string
 	// Logger receives FerretDB's own logs; nil discards them.
 	Logger *slog.Logger
 }
+
+// SocketName is the Unix socket's name in Dir.
+const SocketName = "mongodb.sock"
+
+// maxSocketPath is the longest socket path every Unix accepts (sun_path is
+// 104 bytes on the BSDs, 108 on Linux, including the final NUL).
+const maxSocketPath = 103
+
+// ErrInUse means another process serves the directory's database.
+var ErrInUse = errors.New("the embedded database directory is in use by another process")
 
 // Start starts FerretDB and returns once it accepts connections.
 func Start(o Options) (*DB, error) {
@@ -45,15 +64,24 @@ func Start(o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating embedded database directory: %w", err)
 	}
+	listener := ferretdb.ListenerConfig{TCP: o.Addr}
+	socket := filepath.Join(dir, SocketName)
 	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
+		if len(socket) <= maxSocketPath {
+			if err := clearStaleSocket(socket); err != nil {
+				return nil, err
+			}
+			listener = ferretdb.ListenerConfig{Unix: socket}
+		} else {
+			listener = ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}
+		}
 	}
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: o.Addr},
+		Listener:  listener,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 		Logger:    logger,
@@ -67,12 +95,34 @@ func Start(o Options) (*DB, error) {
 		defer close(db.done)
 		_ = f.Run(ctx) // returns nil when ctx is cancelled
 	}()
-	// The listener exists once New returns, so this does not block.
-	db.uri = f.MongoDBURI()
+	if listener.Unix != "" {
+		// The driver wants the socket path percent-encoded as the host.
+		db.uri = "mongodb://" + url.PathEscape(socket) + "/"
+	} else {
+		// The listener exists once New returns, so this does not block.
+		db.uri = f.MongoDBURI()
+	}
 	return db, nil
 }
 
-// URI returns the MongoDB URI of the listener (no database in the path).
+// clearStaleSocket removes a socket file left by a process that is gone, and
+// refuses to start when a live process still answers on it.
+func clearStaleSocket(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("%w (%s)", ErrInUse, filepath.Dir(path))
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("removing stale socket: %w", err)
+	}
+	return nil
+}
+
+// URI returns the MongoDB URI of the listener (no database in the path): a
+// percent-encoded Unix socket path, or a loopback TCP address.
 func (d *DB) URI() string { return d.uri }
 
 // Dir returns the directory that holds the SQLite files.

@@ -48,7 +48,7 @@ func TestProbeWire(t *testing.T) {
 		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
 	})
 	hangUp := tcpServer(t, func(net.Conn) {})
-	db, err := embedded.Start(embedded.Options{Dir: t.TempDir()})
+	db, err := embedded.Start(embedded.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,9 @@ type useDoc struct {
 	ExpiresAt time.Time `bson:"expires_at"`
 }
 
+// useRecordMargin is how much longer a use record is kept than its token.
+const useRecordMargin = 5 * time.Minute
+
 // SaveRefreshToken stores an issued refresh token's hash.
 func (s *Store) SaveRefreshToken(ctx context.Context, t *auth.RefreshToken) error {
 	uid, err := bson.ObjectIDFromHex(t.UserID)
@@ -67,7 +70,9 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*auth.Refr
 // insert succeeds; every later one hits the _id index and is told when the
 // token was first spent.
 func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (bool, time.Time, error) {
-	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt})
+	// The use record must outlive the token record (and the clock skew that
+	// verification tolerates), or a spent token could look unspent.
+	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt.Add(useRecordMargin)})
 	if err == nil {
 		return true, at, nil
 	}
@@ -83,4 +88,10 @@ func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at 
 		return false, time.Time{}, mapErr(err)
 	}
 	return false, d.SpentAt, nil
+}
+
+// UnspendRefreshToken deletes the token's use record.
+func (s *Store) UnspendRefreshToken(ctx context.Context, hash string) error {
+	_, err := s.uses.DeleteOne(ctx, byID(hash))
+	return mapErr(err)
 }

@@ -41,7 +41,6 @@ type Request struct {
 
 	w       http.ResponseWriter
 	cookies CookieConfig
-	now     func() time.Time
 }
 
 type ctxKey int
@@ -62,10 +61,10 @@ func NewContext(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey, r)
 }
 
-// maxAge returns the whole seconds until t, at least 1 so that a cookie set
-// for a token is never a deletion.
-func maxAge(now, t time.Time) int {
-	s := int(t.Sub(now).Round(time.Second) / time.Second)
+// maxAge returns a token's lifetime in whole seconds, at least 1 so that a
+// cookie set for a token is never a deletion.
+func maxAge(issuedAt, expiresAt time.Time) int {
+	s := int(expiresAt.Sub(issuedAt).Round(time.Second) / time.Second)
 	return max(s, 1)
 }
 
@@ -84,11 +83,11 @@ func (r *Request) cookie(name, value string, age int, httpOnly bool) *http.Cooki
 
 // SetSessionCookies sets access_token and refresh_token (HttpOnly) and
 // logged_in=true (readable by scripts, with the refresh token's lifetime,
-// so a page can tell that a silent refresh will work).
-func (r *Request) SetSessionCookies(access string, accessExp time.Time, refresh string, refreshExp time.Time) {
-	now := r.now()
-	refreshAge := maxAge(now, refreshExp)
-	http.SetCookie(r.w, r.cookie(CookieAccess, access, maxAge(now, accessExp), true))
+// so a page can tell that a silent refresh will work). Each Max-Age is the
+// token's lifetime, from the time it was issued.
+func (r *Request) SetSessionCookies(issuedAt time.Time, access string, accessExp time.Time, refresh string, refreshExp time.Time) {
+	refreshAge := maxAge(issuedAt, refreshExp)
+	http.SetCookie(r.w, r.cookie(CookieAccess, access, maxAge(issuedAt, accessExp), true))
 	http.SetCookie(r.w, r.cookie(CookieRefresh, refresh, refreshAge, true))
 	http.SetCookie(r.w, r.cookie(CookieLoggedIn, "true", refreshAge, false))
 }
@@ -107,10 +106,7 @@ func (r *Request) SetRetryAfter(seconds int) {
 
 // Auth returns middleware that reads the tokens and client details from the
 // request and puts a Request on its context.
-func Auth(cookies CookieConfig, now func() time.Time) func(http.Handler) http.Handler {
-	if now == nil {
-		now = time.Now
-	}
+func Auth(cookies CookieConfig) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r := &Request{
@@ -120,7 +116,6 @@ func Auth(cookies CookieConfig, now func() time.Time) func(http.Handler) http.Ha
 				UserAgent:    req.UserAgent(),
 				w:            w,
 				cookies:      cookies,
-				now:          now,
 			}
 			if r.AccessToken == "" {
 				r.AccessToken = cookieValue(req, CookieAccess)
