@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
 // Server error codes the schema set-up tolerates.
@@ -64,6 +66,49 @@ func (s *Store) EnsureSchema(ctx context.Context) error {
 	if !ttl {
 		s.log.DebugContext(ctx, "the database has no TTL indexes; the periodic sweep removes expired documents")
 	}
+	return s.adoptUsersWithoutClaims(ctx)
+}
+
+// adoptUsersWithoutClaims gives every user without an e-mail claim one, so
+// that users created by the tutorial's server (which had no user_emails
+// collection) can sign in. It reads both collections once, at start-up.
+func (s *Store) adoptUsersWithoutClaims(ctx context.Context) error {
+	idsOnly := options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}})
+	cur, err := s.emails.Find(ctx, bson.D{}, idsOnly)
+	if err != nil {
+		return fmt.Errorf("listing e-mail claims: %w", mapErr(err))
+	}
+	var claims []emailDoc
+	if err := cur.All(ctx, &claims); err != nil {
+		return fmt.Errorf("listing e-mail claims: %w", mapErr(err))
+	}
+	claimed := make(map[string]bool, len(claims))
+	for _, c := range claims {
+		claimed[c.Email] = true
+	}
+	cur, err = s.users.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("listing users: %w", mapErr(err))
+	}
+	var users []userDoc
+	if err := cur.All(ctx, &users); err != nil {
+		return fmt.Errorf("listing users: %w", mapErr(err))
+	}
+	adopted := 0
+	for _, u := range users {
+		email := auth.NormalizeEmail(u.Email)
+		if claimed[email] || email == "" {
+			continue
+		}
+		_, err := s.emails.InsertOne(ctx, emailDoc{Email: email, UserID: u.ID, CreatedAt: s.now().UTC()})
+		if err != nil && !isDuplicate(err) {
+			return fmt.Errorf("claiming the e-mail of user %s: %w", u.ID.Hex(), mapErr(err))
+		}
+		adopted++
+	}
+	if adopted > 0 {
+		s.log.InfoContext(ctx, "users without an e-mail claim adopted", "count", adopted)
+	}
 	return nil
 }
 
@@ -86,21 +131,26 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// RunSweeper runs Sweep every interval until ctx ends, logging failures.
+// RunSweeper runs Sweep at once and then every interval until ctx ends,
+// logging failures. Sweeping at start matters: a server restarted more often
+// than the interval would otherwise never sweep.
 func (s *Store) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		n, err := s.Sweep(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "sweep failed", "err", err.Error())
+		default:
+			s.log.DebugContext(ctx, "sweep done", "deleted", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := s.Sweep(ctx)
-			if err != nil {
-				s.log.WarnContext(ctx, "sweep failed", "err", err)
-				continue
-			}
-			s.log.DebugContext(ctx, "sweep done", "deleted", n)
 		}
 	}
 }

@@ -419,3 +419,34 @@ func ExampleSessionID() {
 	fmt.Println(mongostore.SessionID("6560c0ffee0000000000beef", 3))
 	// Output: 6560c0ffee0000000000beef.3
 }
+
+// TestAdoptTutorialUsers stores a user as the tutorial's server did (no
+// e-mail claim, role "user"): after EnsureSchema it is found by e-mail.
+func TestAdoptTutorialUsers(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	id := bson.NewObjectID()
+	_, err := s.Database().Collection(mongostore.CollUsers).InsertOne(ctx, bson.D{
+		{Key: "_id", Value: id}, {Key: "name", Value: "Tut"}, {Key: "email", Value: "tutorial@example.com"},
+		{Key: "password", Value: "$2b$12$abcdefghijklmnopqrstuu"}, {Key: "role", Value: "user"}, {Key: "verified", Value: true},
+		{Key: "photo", Value: "default.png"}, {Key: "created_at", Value: time.Now()}, {Key: "updated_at", Value: time.Now()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByEmail(ctx, "tutorial@example.com"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("before adoption: %v", err)
+	}
+	for range 2 { // idempotent
+		if err := s.EnsureSchema(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := s.UserByEmail(ctx, "tutorial@example.com")
+	if err != nil || u.ID != id.Hex() || u.Role != auth.RoleUser {
+		t.Fatalf("after adoption: %+v, %v", u, err)
+	}
+	if err := s.CreateUser(ctx, newUser("tutorial@example.com")); !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("registering the adopted e-mail: %v", err)
+	}
+}

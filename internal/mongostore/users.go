@@ -161,7 +161,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*auth.User, erro
 		return nil, mapErr(err)
 	}
 	u, err := s.userByObjectID(ctx, claim.UserID)
-	if err == nil && u.Email == email {
+	if err == nil && auth.NormalizeEmail(u.Email) == email {
 		return u, nil
 	}
 	if err != nil && !errors.Is(err, auth.ErrNotFound) {
