@@ -187,7 +187,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.openTokens(); err != nil {
 		return err
 	}
-	hasher, err := auth.NewHasher(m.Config.BcryptCost)
+	hasher, err := auth.NewHasher(m.Config.BcryptCost, m.Config.BcryptConcurrency, m.Config.BcryptQueue)
 	if err != nil {
 		return err
 	}
@@ -196,6 +196,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		RefreshTokenTTL:    m.Config.RefreshTokenTTL,
 		RefreshReuseGrace:  m.Config.RefreshReuseGrace,
 		SessionMaxLifetime: m.Config.SessionMaxLifetime,
+		LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
 	}, m.Now, m.Logger)
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
@@ -364,9 +365,12 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 			Domain:   m.Config.CookieDomain,
 			SameSite: m.Config.CookieSameSite,
 		},
+		TrustedProxies:  m.Config.TrustedProxies,
 		MaxBodyBytes:    m.Config.MaxBodyBytes,
 		ComplexityLimit: m.Config.ComplexityLimit,
+		DepthLimit:      m.Config.DepthLimit,
 		Introspection:   m.Config.Introspection,
+		RateLimiter:     web.NewRateLimiter(m.Config.RateLimitIPPerMinute, m.Now),
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /graphql", gql)

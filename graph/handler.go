@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -23,9 +24,14 @@ type Options struct {
 	Resolver        *Resolver
 	Logger          *slog.Logger
 	Cookies         web.CookieConfig
+	TrustedProxies  []netip.Prefix
 	MaxBodyBytes    int64
 	ComplexityLimit int
+	DepthLimit      int
 	Introspection   bool
+	// RateLimiter limits login, register and refresh per client IP; nil
+	// disables it.
+	RateLimiter *web.RateLimiter
 }
 
 // NewHandler returns the /graphql handler: JSON POST, and GET for queries
@@ -37,16 +43,22 @@ func NewHandler(o Options) http.Handler {
 	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes})
 	srv.AddTransport(getTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(ParserTokenLimit)
+	srv.SetDisableSuggestion(true)
+	srv.SetValidationRulesFn(validationRules(o.DepthLimit))
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
+	}
+	if o.RateLimiter != nil {
+		srv.AroundRootFields(rateLimitSignIns(o.RateLimiter))
 	}
 	srv.SetErrorPresenter(errorPresenter(o.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return web.Auth(o.Cookies)(srv)
+	return web.Auth(o.Cookies, o.TrustedProxies)(srv)
 }
 
 // errInternal is what clients see for anything unexpected.
@@ -87,6 +99,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		// gqlgen's own errors (parse, validation, complexity, variables)
 		// carry no wrapped error and keep their codes.
 		if gqlErr != nil && gqlErr.Err == nil {
+			gqlErr.Message = withoutSuggestions(gqlErr.Message)
 			return gqlErr
 		}
 

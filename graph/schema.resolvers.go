@@ -40,7 +40,11 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 // Refresh is the resolver for the refresh field.
 func (r *mutationResolver) Refresh(ctx context.Context) (*model.AuthPayload, error) {
 	req := web.FromContext(ctx)
-	u, t, err := r.Auth.Refresh(ctx, req.RefreshToken)
+	refreshToken, err := req.RefreshToken()
+	if err != nil {
+		return nil, err
+	}
+	u, t, err := r.Auth.Refresh(ctx, refreshToken)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.CodeUnauthenticated {
 			// The cookies are useless now; clearing logged_in tells the page
@@ -55,7 +59,10 @@ func (r *mutationResolver) Refresh(ctx context.Context) (*model.AuthPayload, err
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	req := web.FromContext(ctx)
-	if err := r.Auth.Logout(ctx, req.AccessToken, req.RefreshToken); err != nil {
+	// Ambiguous (duplicated) cookies revoke nothing; they are cleared.
+	accessToken, _ := req.AccessToken()
+	refreshToken, _ := req.RefreshToken()
+	if err := r.Auth.Logout(ctx, accessToken, refreshToken); err != nil {
 		return false, err
 	}
 	req.ClearSessionCookies()
@@ -64,7 +71,11 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
-	id, err := r.Auth.Authenticate(ctx, web.FromContext(ctx).AccessToken)
+	accessToken, err := web.FromContext(ctx).AccessToken()
+	if err != nil {
+		return nil, err
+	}
+	id, err := r.Auth.Authenticate(ctx, accessToken)
 	if err != nil {
 		return nil, err
 	}

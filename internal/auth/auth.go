@@ -91,4 +91,13 @@ type Store interface {
 	// UnspendRefreshToken removes the spend record of a token whose
 	// replacement could not be issued.
 	UnspendRefreshToken(ctx context.Context, hash string) error
+
+	// LoginAttempts returns the e-mail's latest login-attempt record (Seq 0
+	// when there is none).
+	LoginAttempts(ctx context.Context, email string) (LoginAttempts, error)
+	// AppendLoginAttempts stores next (whose Seq is the current record's
+	// plus one) as the e-mail's latest record. When another caller stored a
+	// record with that Seq first, it stores nothing and returns that record
+	// with taken=true, for the caller to decide again.
+	AppendLoginAttempts(ctx context.Context, email string, next LoginAttempts, at time.Time) (current LoginAttempts, taken bool, err error)
 }

@@ -1,37 +1,96 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Hasher hashes and checks passwords with bcrypt at a fixed cost.
+// MaxHashWait is the longest a password check waits for a hashing slot.
+const MaxHashWait = 5 * time.Second
+
+// ErrBusy is returned when too many passwords are being hashed: beyond the
+// queue, or after waiting MaxHashWait for a slot.
+var ErrBusy = &Error{Code: CodeRateLimited, Message: "Too many requests; please retry shortly", RetryAfter: 1}
+
+// Hasher hashes and checks passwords with bcrypt at a fixed cost, at most
+// `concurrency` at once with up to `queue` more waiting, so that a flood of
+// logins answers RATE_LIMITED fast instead of slowing every request.
 //
 // An unknown e-mail at login is checked against a dummy hash of the same
 // cost, so that it takes as long as a wrong password.
 type Hasher struct {
-	cost  int
-	dummy []byte
+	cost    int
+	dummy   []byte
+	slots   chan struct{}
+	queue   int64
+	waiting atomic.Int64
+	maxWait time.Duration
 }
 
-// NewHasher returns a Hasher for the given bcrypt cost. It computes one hash
-// up front (the dummy used for unknown e-mails).
-func NewHasher(cost int) (*Hasher, error) {
+// NewHasher returns a Hasher for the given bcrypt cost and bounds. It
+// computes one hash up front (the dummy used for unknown e-mails).
+func NewHasher(cost, concurrency, queue int) (*Hasher, error) {
 	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("bcrypt cost %d out of range", cost)
+	}
+	if concurrency < 1 || queue < 0 {
+		return nil, fmt.Errorf("bcrypt concurrency %d and queue %d out of range", concurrency, queue)
 	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("dummy password for unknown e-mails"), cost)
 	if err != nil {
 		return nil, fmt.Errorf("computing dummy hash: %w", err)
 	}
-	return &Hasher{cost: cost, dummy: dummy}, nil
+	return &Hasher{
+		cost:    cost,
+		dummy:   dummy,
+		slots:   make(chan struct{}, concurrency),
+		queue:   int64(queue),
+		maxWait: MaxHashWait,
+	}, nil
 }
+
+// InFlight returns how many hashes are running.
+func (h *Hasher) InFlight() int { return len(h.slots) }
+
+// acquire takes a hashing slot: at once if one is free, else after waiting
+// in the queue (if it has room) for at most maxWait.
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.queue {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
+	t := time.NewTimer(h.maxWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
 
 // Hash returns the bcrypt hash of password. The caller has checked that the
 // password is at most 72 bytes.
-func (h *Hasher) Hash(password string) (string, error) {
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
 	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
 	if err != nil {
 		return "", fmt.Errorf("hashing password: %w", err)
@@ -40,8 +99,9 @@ func (h *Hasher) Hash(password string) (string, error) {
 }
 
 // Check reports whether password matches hash. An empty hash (unknown user)
-// is checked against the dummy hash and never matches.
-func (h *Hasher) Check(hash, password string) (bool, error) {
+// is checked against the dummy hash and never matches. The caller holds a
+// slot (see Slot).
+func (h *Hasher) check(hash, password string) (bool, error) {
 	if hash == "" {
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
 		return false, nil
@@ -54,5 +114,32 @@ func (h *Hasher) Check(hash, password string) (bool, error) {
 		return false, nil
 	default:
 		return false, fmt.Errorf("checking password: %w", err)
+	}
+}
+
+// Slot is a held hashing slot, for work that must happen between taking a
+// slot and comparing (the login throttle counts the attempt only once the
+// compare is sure to run).
+type Slot struct{ h *Hasher }
+
+// Slot waits for a hashing slot (see Hash for the bounds).
+func (h *Hasher) Slot(ctx context.Context) (*Slot, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return &Slot{h: h}, nil
+}
+
+// Check compares in the held slot and releases it.
+func (s *Slot) Check(hash, password string) (bool, error) {
+	defer s.Release()
+	return s.h.check(hash, password)
+}
+
+// Release gives the slot back; releasing twice is a no-op.
+func (s *Slot) Release() {
+	if s.h != nil {
+		s.h.release()
+		s.h = nil
 	}
 }

@@ -24,12 +24,13 @@ const (
 	ReasonSessionLimit = "session_limit"
 )
 
-// Config holds the service's lifetimes.
+// Config holds the service's lifetimes and login throttle.
 type Config struct {
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
 	RefreshReuseGrace  time.Duration
 	SessionMaxLifetime time.Duration
+	LoginThrottle      LoginThrottle
 }
 
 // Service implements the use cases. Resolvers call it and do nothing else
@@ -98,7 +99,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	hash, err := s.hasher.Hash(in.Password)
+	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +128,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 //
 // Errors: CodeBadUserInput for a malformed e-mail or a password outside
 // 8–72 bytes; CodeUnauthenticated with one message for an unknown e-mail and
-// a wrong password (both cost one bcrypt compare); CodeForbidden for an
-// unverified account.
+// a wrong password (both cost one bcrypt compare); CodeRateLimited while the
+// e-mail is throttled or too many passwords are being hashed; CodeForbidden
+// for an unverified account.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (*User, *Tokens, error) {
 	email = NormalizeEmail(email)
 	if err := ValidateEmail(email); err != nil {
@@ -137,21 +139,39 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	if err := ValidatePassword(passwordFieldName, password); err != nil {
 		return nil, nil, err
 	}
+	// A throttled e-mail is answered at once, without waiting for a slot.
+	attempts, err := s.throttleCheck(ctx, email)
+	if err != nil {
+		return nil, nil, err
+	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, nil, storeErr("finding user", err)
+	}
+	slot, err := s.hasher.Slot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer slot.Release()
+	// Count the attempt before comparing, so that concurrent guesses cannot
+	// all pass the check before any of them is counted.
+	if attempts, err = s.countAttempt(ctx, email, attempts); err != nil {
+		return nil, nil, err
 	}
 	hash := ""
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok, err := s.hasher.Check(hash, password)
+	ok, err := slot.Check(hash, password)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ok || u == nil {
 		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "known_email", u != nil)
 		return nil, nil, ErrInvalidCredentials
+	}
+	if err := s.resetAttempts(ctx, email, attempts); err != nil {
+		return nil, nil, err
 	}
 	if !u.Verified {
 		return nil, nil, ErrNotVerified
@@ -179,6 +199,76 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	s.log.InfoContext(ctx, "login succeeded", "event", "login", "user_id", u.ID, "session_id", sess.ID)
 	return u, tokens, nil
 }
+
+// throttled returns the RATE_LIMITED error for a throttle delay, and logs it.
+func (s *Service) throttled(ctx context.Context, d time.Duration) error {
+	secs := RetryAfterSeconds(d)
+	s.log.InfoContext(ctx, "login throttled", "event", "login_throttled", "retry_after", secs)
+	return &Error{Code: CodeRateLimited, Message: "Too many failed attempts; try again later", RetryAfter: secs}
+}
+
+// throttleCheck reads the e-mail's attempts and refuses a throttled e-mail.
+func (s *Service) throttleCheck(ctx context.Context, email string) (LoginAttempts, error) {
+	if !s.cfg.LoginThrottle.Enabled() {
+		return LoginAttempts{}, nil
+	}
+	attempts, err := s.store.LoginAttempts(ctx, email)
+	if err != nil {
+		return LoginAttempts{}, storeErr("reading login attempts", err)
+	}
+	if d := s.cfg.LoginThrottle.Delay(attempts, s.now()); d > 0 {
+		return LoginAttempts{}, s.throttled(ctx, d)
+	}
+	return attempts, nil
+}
+
+// countAttempt appends an attempt to the e-mail's record unless it is
+// throttled. Each record number is taken by one insert, so concurrent
+// attempts are each counted, and each sees the ones before it.
+func (s *Service) countAttempt(ctx context.Context, email string, cur LoginAttempts) (LoginAttempts, error) {
+	p := s.cfg.LoginThrottle
+	if !p.Enabled() {
+		return cur, nil
+	}
+	for range maxAppendTries {
+		now := s.now()
+		if d := p.Delay(cur, now); d > 0 {
+			return cur, s.throttled(ctx, d)
+		}
+		next := p.Fail(cur, now)
+		next.Seq = cur.Seq + 1
+		taken, isTaken, err := s.store.AppendLoginAttempts(ctx, email, next, now)
+		if err != nil {
+			return cur, storeErr("counting login attempt", err)
+		}
+		if !isTaken {
+			return next, nil
+		}
+		cur = taken
+	}
+	return cur, errors.New("counting login attempt: too much contention")
+}
+
+// resetAttempts records a success, which clears the e-mail's failures.
+func (s *Service) resetAttempts(ctx context.Context, email string, cur LoginAttempts) error {
+	if !s.cfg.LoginThrottle.Enabled() {
+		return nil
+	}
+	for range maxAppendTries {
+		taken, isTaken, err := s.store.AppendLoginAttempts(ctx, email, LoginAttempts{Seq: cur.Seq + 1}, s.now())
+		if err != nil {
+			return storeErr("resetting login attempts", err)
+		}
+		if !isTaken {
+			return nil
+		}
+		cur = taken
+	}
+	return errors.New("resetting login attempts: too much contention")
+}
+
+// maxAppendTries bounds the retries of an attempt record under contention.
+const maxAppendTries = 100
 
 // Refresh spends a refresh token and issues a new pair for the same session.
 //

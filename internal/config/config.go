@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,18 @@ type Config struct {
 	BcryptCost      int
 	MaxBodyBytes    int64
 	ComplexityLimit int
+	DepthLimit      int
+
+	// LoginFailuresPerAccount failures of one e-mail within 15 minutes
+	// throttle it; 0 disables the throttle.
+	LoginFailuresPerAccount int
+	// RateLimitIPPerMinute bounds login, register and refresh per client
+	// IP; 0 disables it.
+	RateLimitIPPerMinute int
+	BcryptConcurrency    int
+	BcryptQueue          int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // Production reports whether APP_ENV is production.
@@ -274,6 +288,12 @@ func Load(lookup Lookup) (Config, error) {
 	c.BcryptCost = l.integer("BCRYPT_COST", 12, minCost, 14)
 	c.MaxBodyBytes = int64(l.integer("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
 	c.ComplexityLimit = l.integer("GRAPHQL_COMPLEXITY_LIMIT", 200, 1, 1_000_000)
+	c.DepthLimit = l.integer("GRAPHQL_DEPTH_LIMIT", 20, 2, 1000)
+	c.LoginFailuresPerAccount = l.integer("LOGIN_FAILURES_PER_ACCOUNT", 5, 0, 1000)
+	c.RateLimitIPPerMinute = l.integer("RATE_LIMIT_IP_PER_MINUTE", 120, 0, 1_000_000)
+	c.BcryptConcurrency = l.integer("BCRYPT_CONCURRENCY", runtime.NumCPU(), 1, 1024)
+	c.BcryptQueue = l.integer("BCRYPT_QUEUE", 64, 0, 100_000)
+	c.TrustedProxies = l.prefixes("TRUSTED_PROXIES")
 
 	if l.err != nil {
 		return Config{}, l.err
@@ -300,6 +320,29 @@ func (l *loader) origins(name, def string) []string {
 	}
 	if len(out) == 0 {
 		l.fail(name, "no origin given; set at least one, e.g. http://localhost:3000")
+	}
+	return out
+}
+
+// prefixes reads a comma-separated list of IP addresses and CIDR ranges.
+func (l *loader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range strings.Split(l.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			l.fail(name, "%q is neither an IP address nor a CIDR range such as 10.0.0.0/8", item)
+			return nil
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
 }

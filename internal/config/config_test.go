@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,12 @@ func TestDefaults(t *testing.T) {
 		"BcryptCost":         c.BcryptCost == 12,
 		"MaxBodyBytes":       c.MaxBodyBytes == 1<<20,
 		"ComplexityLimit":    c.ComplexityLimit == 200,
+		"DepthLimit":         c.DepthLimit == 20,
+		"LoginFailures":      c.LoginFailuresPerAccount == 5,
+		"RateLimitIP":        c.RateLimitIPPerMinute == 120,
+		"BcryptConcurrency":  c.BcryptConcurrency == runtime.NumCPU(),
+		"BcryptQueue":        c.BcryptQueue == 64,
+		"TrustedProxies":     len(c.TrustedProxies) == 0,
 		"Addr":               c.Addr() == ":8000",
 	}
 	for name, ok := range checks {
@@ -182,6 +189,9 @@ func TestInvalid(t *testing.T) {
 		{"Playground", map[string]string{"GRAPHQL_PLAYGROUND": "maybe"}, "GRAPHQL_PLAYGROUND", "true or false"},
 		{"DatabaseTimeout", map[string]string{"DATABASE_TIMEOUT": "0s"}, "DATABASE_TIMEOUT", "range"},
 		{"MaxBodyBytes", map[string]string{"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES", "whole number"},
+		{"TrustedProxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "TRUSTED_PROXIES", "proxy.local"},
+		{"BcryptConcurrency", map[string]string{"BCRYPT_CONCURRENCY": "0"}, "BCRYPT_CONCURRENCY", "1 to"},
+		{"DepthLimit", map[string]string{"GRAPHQL_DEPTH_LIMIT": "1"}, "GRAPHQL_DEPTH_LIMIT", "2 to"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,6 +207,20 @@ func TestInvalid(t *testing.T) {
 				t.Fatalf("error echoes a secret: %q", msg)
 			}
 		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := load(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1, ::1, 192.168.1.7/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 127.0.0.1/32 ::1/128 192.168.0.0/16" {
+		t.Fatalf("TrustedProxies = %v", got)
 	}
 }
 

@@ -22,7 +22,7 @@ const (
 // expiringCollections hold documents with an expires_at after which they are
 // no longer needed: a TTL index removes them where the server has TTL
 // indexes, and Sweep does everywhere.
-var expiringCollections = []string{CollSessions, CollRevocations, CollTokens, CollTokenUses}
+var expiringCollections = []string{CollSessions, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead}
 
 // EnsureSchema creates the collections and indexes. It is idempotent and
 // safe to run from several instances at once.

@@ -15,10 +15,13 @@
 //   - revocation is an insert into session_revocations (_id = session id),
 //     which nothing can overwrite;
 //   - refresh tokens are stored as hashes (_id = hash), and spending one is an
-//     insert into refresh_token_uses (_id = hash) that only one caller wins.
+//     insert into refresh_token_uses (_id = hash) that only one caller wins;
+//   - login attempts per e-mail are numbered records (_id = "<e-mail> <n>"),
+//     each number taken by one insert, so the throttle counts every attempt.
 //
-// The only updates are hints (the per-user sign-in counter) whose loss is
-// detected and repaired by the unique inserts that follow them.
+// The only updates are hints (the per-user sign-in counter, the copy of an
+// e-mail's latest attempt record) whose loss is detected and repaired by the
+// unique inserts and look-ups that follow them.
 package mongostore
 
 import (
@@ -48,10 +51,12 @@ const (
 	CollRevocations = "session_revocations"
 	CollTokens      = "refresh_tokens"
 	CollTokenUses   = "refresh_token_uses"
+	CollAttempts    = "login_attempts"
+	CollAttemptHead = "login_attempt_heads"
 )
 
 // Collections lists every collection the store uses.
-var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses}
+var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead}
 
 // orphanClaimAge is how old an e-mail claim whose user does not exist must
 // be before a new registration may take it over. Registration writes the
@@ -67,6 +72,7 @@ type Store struct {
 	now    func() time.Time
 
 	users, emails, sessions, counters, revocations, tokens, uses *mongo.Collection
+	attempts, attemptHeads                                       *mongo.Collection
 }
 
 var _ auth.Store = (*Store)(nil)
@@ -103,17 +109,19 @@ func Open(o Options) (*Store, error) {
 	}
 	db := client.Database(o.Database)
 	return &Store{
-		client:      client,
-		db:          db,
-		log:         o.Logger,
-		now:         o.Now,
-		users:       db.Collection(CollUsers),
-		emails:      db.Collection(CollUserEmails),
-		sessions:    db.Collection(CollSessions),
-		counters:    db.Collection(CollCounters),
-		revocations: db.Collection(CollRevocations),
-		tokens:      db.Collection(CollTokens),
-		uses:        db.Collection(CollTokenUses),
+		client:       client,
+		db:           db,
+		log:          o.Logger,
+		now:          o.Now,
+		users:        db.Collection(CollUsers),
+		emails:       db.Collection(CollUserEmails),
+		sessions:     db.Collection(CollSessions),
+		counters:     db.Collection(CollCounters),
+		revocations:  db.Collection(CollRevocations),
+		tokens:       db.Collection(CollTokens),
+		uses:         db.Collection(CollTokenUses),
+		attempts:     db.Collection(CollAttempts),
+		attemptHeads: db.Collection(CollAttemptHead),
 	}, nil
 }
 

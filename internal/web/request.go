@@ -6,11 +6,14 @@ package web
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
 // Cookie names.
@@ -31,16 +34,36 @@ type CookieConfig struct {
 // to its response. The Auth middleware puts it on the context; resolvers get
 // it with FromContext.
 type Request struct {
-	// AccessToken comes from "Authorization: Bearer" or else the
-	// access_token cookie.
-	AccessToken string
-	// RefreshToken comes from the refresh_token cookie.
-	RefreshToken string
-	ClientIP     string
-	UserAgent    string
+	ClientIP  string
+	UserAgent string
+
+	accessToken  string
+	refreshToken string
+	// duplicate cookies make the token ambiguous (cookie tossing from a
+	// sibling subdomain): refused rather than guessed.
+	accessDup, refreshDup bool
 
 	w       http.ResponseWriter
 	cookies CookieConfig
+}
+
+// AccessToken returns the access token from "Authorization: Bearer", or
+// else the access_token cookie ("" when there is none). Two access_token
+// cookies are refused.
+func (r *Request) AccessToken() (string, error) {
+	if r.accessDup {
+		return "", fmt.Errorf("%w: duplicate %s cookies", auth.ErrInvalidToken, CookieAccess)
+	}
+	return r.accessToken, nil
+}
+
+// RefreshToken returns the refresh_token cookie ("" when there is none).
+// Two refresh_token cookies are refused.
+func (r *Request) RefreshToken() (string, error) {
+	if r.refreshDup {
+		return "", fmt.Errorf("%w: duplicate %s cookies", auth.ErrRefreshTokenInvalid, CookieRefresh)
+	}
+	return r.refreshToken, nil
 }
 
 type ctxKey int
@@ -105,20 +128,29 @@ func (r *Request) SetRetryAfter(seconds int) {
 }
 
 // Auth returns middleware that reads the tokens and client details from the
-// request and puts a Request on its context.
-func Auth(cookies CookieConfig) func(http.Handler) http.Handler {
+// request and puts a Request on its context. The client IP is the peer's,
+// or, when the peer is a trusted proxy, taken from X-Forwarded-For.
+func Auth(cookies CookieConfig, trustedProxies []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r := &Request{
-				AccessToken:  bearerToken(req),
-				RefreshToken: cookieValue(req, CookieRefresh),
-				ClientIP:     clientIP(req),
-				UserAgent:    req.UserAgent(),
-				w:            w,
-				cookies:      cookies,
+				ClientIP:  ClientIP(req, trustedProxies),
+				UserAgent: req.UserAgent(),
+				w:         w,
+				cookies:   cookies,
 			}
-			if r.AccessToken == "" {
-				r.AccessToken = cookieValue(req, CookieAccess)
+			for _, c := range req.Cookies() {
+				switch c.Name {
+				case CookieAccess:
+					r.accessDup = r.accessDup || r.accessToken != ""
+					r.accessToken = c.Value
+				case CookieRefresh:
+					r.refreshDup = r.refreshDup || r.refreshToken != ""
+					r.refreshToken = c.Value
+				}
+			}
+			if bearer := bearerToken(req); bearer != "" {
+				r.accessToken, r.accessDup = bearer, false
 			}
 			next.ServeHTTP(w, req.WithContext(NewContext(req.Context(), r)))
 		})
@@ -135,20 +167,48 @@ func bearerToken(req *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// cookieValue returns the named cookie's value, or "" when it is missing.
-func cookieValue(req *http.Request, name string) string {
-	c, err := req.Cookie(name)
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
-
-// clientIP returns the peer's address.
-func clientIP(req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
+// ClientIP returns the client's address: the peer's, unless the peer is a
+// trusted proxy, in which case X-Forwarded-For is read from the right,
+// skipping trusted proxies, and the first other address is the client.
+func ClientIP(req *http.Request, trusted []netip.Prefix) string {
+	peer := peerAddr(req)
+	if !peer.IsValid() {
 		return req.RemoteAddr
 	}
-	return host
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := req.Header.Values("X-Forwarded-For")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client.String() // garbage: trust nothing beyond the last good hop
+			}
+			client = a.Unmap()
+			if !isTrusted(client, trusted) {
+				return client.String()
+			}
+		}
+	}
+	return client.String()
+}
+
+func peerAddr(req *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

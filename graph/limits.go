@@ -1,0 +1,155 @@
+package graph
+
+import (
+	"context"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+// ParserTokenLimit bounds the tokens of a query document. The playground's
+// full introspection query has about 400.
+const ParserTokenLimit = 5000
+
+// signInFields are the mutations that cost a password hash or spend a
+// refresh token: one per operation, so that aliases cannot multiply them.
+var signInFields = map[string]bool{"login": true, "register": true, "refresh": true}
+
+// validationRules returns gqlparser's rules plus the depth limit and the
+// one-sign-in-per-operation rule. Their errors are validation errors (422,
+// GRAPHQL_VALIDATION_FAILED), and validated documents are cached, so the
+// rules run once per distinct query.
+func validationRules(depthLimit int) func() *rules.Rules {
+	return func() *rules.Rules {
+		r := rules.NewDefaultRules()
+		r.AddRule("MaxDepth", maxDepthRule(depthLimit))
+		r.AddRule("OneSignInPerOperation", oneSignInRule)
+		return r
+	}
+}
+
+// maxDepthRule refuses an operation whose selections nest deeper than
+// limit, counting every field, introspection fields included, through
+// fragments.
+func maxDepthRule(limit int) core.RuleFunc {
+	return func(observers *core.Events, addError core.AddErrFunc) {
+		observers.OnOperation(func(walker *core.Walker, op *ast.OperationDefinition) {
+			d := &depthWalker{frags: walker.Document.Fragments, memo: map[string]int{}, visiting: map[string]bool{}}
+			if depth := d.depth(op.SelectionSet); depth > limit {
+				addError(
+					core.Message("Query depth %d exceeds the limit of %d", depth, limit),
+					core.At(op.Position),
+				)
+			}
+		})
+	}
+}
+
+type depthWalker struct {
+	frags    ast.FragmentDefinitionList
+	memo     map[string]int // a fragment's depth does not depend on where it is spread
+	visiting map[string]bool
+}
+
+func (d *depthWalker) depth(set ast.SelectionSet) int {
+	deepest := 0
+	for _, sel := range set {
+		n := 0
+		switch s := sel.(type) {
+		case *ast.Field:
+			n = 1 + d.depth(s.SelectionSet)
+		case *ast.InlineFragment:
+			n = d.depth(s.SelectionSet)
+		case *ast.FragmentSpread:
+			n = d.fragment(s.Name)
+		}
+		deepest = max(deepest, n)
+	}
+	return deepest
+}
+
+func (d *depthWalker) fragment(name string) int {
+	if n, ok := d.memo[name]; ok {
+		return n
+	}
+	f := d.frags.ForName(name)
+	if f == nil || d.visiting[name] {
+		return 0 // unknown fragments and cycles are other rules' errors
+	}
+	d.visiting[name] = true
+	n := d.depth(f.SelectionSet)
+	delete(d.visiting, name)
+	d.memo[name] = n
+	return n
+}
+
+// oneSignInRule refuses an operation with more than one login, register or
+// refresh field, aliases and fragments included.
+func oneSignInRule(observers *core.Events, addError core.AddErrFunc) {
+	observers.OnOperation(func(walker *core.Walker, op *ast.OperationDefinition) {
+		if op.Operation != ast.Mutation {
+			return
+		}
+		if n := countSignIns(op.SelectionSet, walker.Document.Fragments, map[string]bool{}); n > 1 {
+			addError(
+				core.Message("At most one login, register or refresh per operation"),
+				core.At(op.Position),
+			)
+		}
+	})
+}
+
+func countSignIns(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen map[string]bool) int {
+	n := 0
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if signInFields[s.Name] {
+				n++
+			}
+		case *ast.InlineFragment:
+			n += countSignIns(s.SelectionSet, frags, seen)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				n += countSignIns(f.SelectionSet, frags, seen)
+			}
+		}
+	}
+	return n
+}
+
+// rateLimitSignIns returns root-field middleware that counts each login,
+// register and refresh against the client IP's limit.
+func rateLimitSignIns(l *web.RateLimiter) graphql.RootFieldMiddleware {
+	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		fc := graphql.GetRootFieldContext(ctx)
+		if fc == nil || fc.Object != "Mutation" || !signInFields[fc.Field.Name] {
+			return next(ctx)
+		}
+		if ok, wait := l.Allow(web.FromContext(ctx).ClientIP); !ok {
+			graphql.AddError(ctx, &auth.Error{
+				Code:       auth.CodeRateLimited,
+				Message:    "Too many requests from this address; try again later",
+				RetryAfter: auth.RetryAfterSeconds(wait),
+			})
+			return graphql.Null
+		}
+		return next(ctx)
+	}
+}
+
+// withoutSuggestions removes gqlparser's "Did you mean …?" hints, which tell
+// the schema to clients even with introspection off.
+func withoutSuggestions(msg string) string {
+	if i := strings.Index(msg, " Did you mean "); i >= 0 {
+		return msg[:i]
+	}
+	return msg
+}
