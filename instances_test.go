@@ -101,6 +101,33 @@ func TestTwoInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("ThrottleAcrossInstances", func(t *testing.T) {
+		wrong := func(s *testServer) string {
+			return s.client().do(loginMutation, map[string]any{"email": "shared-target@example.com", "password": "wrong password"}).code()
+		}
+		const n = 20
+		codes := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Go(func() { codes[i] = wrong(s) })
+		}
+		wg.Wait()
+		count := map[string]int{}
+		for _, c := range codes {
+			count[c]++
+		}
+		if count["UNAUTHENTICATED"] != 5 || count["RATE_LIMITED"] != n-5 {
+			t.Fatalf("codes = %v, want exactly 5 checked and %d throttled across both instances", count, n-5)
+		}
+		if wrong(a) != "RATE_LIMITED" || wrong(b) != "RATE_LIMITED" {
+			t.Fatal("the throttle does not hold on both instances")
+		}
+	})
+
 	t.Run("RefreshRacingLogoutAcrossInstances", func(t *testing.T) {
 		a.client().mustRegister("race-pair@example.com")
 		for range 10 {

@@ -45,7 +45,7 @@ func NewHandler(o Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.SetDisableSuggestion(true)
-	srv.SetValidationRulesFn(validationRules(o.DepthLimit))
+	srv.SetValidationRulesFn(validationRules(o.DepthLimit, o.Introspection))
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})

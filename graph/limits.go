@@ -25,13 +25,26 @@ var signInFields = map[string]bool{"login": true, "register": true, "refresh": t
 // one-sign-in-per-operation rule. Their errors are validation errors (422,
 // GRAPHQL_VALIDATION_FAILED), and validated documents are cached, so the
 // rules run once per distinct query.
-func validationRules(depthLimit int) func() *rules.Rules {
+func validationRules(depthLimit int, introspection bool) func() *rules.Rules {
 	return func() *rules.Rules {
 		r := rules.NewDefaultRules()
 		r.AddRule("MaxDepth", maxDepthRule(depthLimit))
 		r.AddRule("OneSignInPerOperation", oneSignInRule)
+		if !introspection {
+			r.AddRule("NoIntrospection", noIntrospectionRule)
+		}
 		return r
 	}
+}
+
+// noIntrospectionRule refuses __schema and __type when introspection is
+// off (__typename stays: clients such as Apollo add it everywhere).
+func noIntrospectionRule(observers *core.Events, addError core.AddErrFunc) {
+	observers.OnField(func(walker *core.Walker, field *ast.Field) {
+		if field.Name == "__schema" || field.Name == "__type" {
+			addError(core.Message("Introspection is disabled"), core.At(field.Position))
+		}
+	})
 }
 
 // maxDepthRule refuses an operation whose selections nest deeper than
@@ -129,8 +142,9 @@ func countSignIns(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen m
 // register and refresh against the client IP's limit.
 func rateLimitSignIns(l *web.RateLimiter) graphql.RootFieldMiddleware {
 	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		// (RootFieldContext.Object holds the field's name, not its type.)
 		fc := graphql.GetRootFieldContext(ctx)
-		if fc == nil || fc.Object != "Mutation" || !signInFields[fc.Field.Name] {
+		if fc == nil || !signInFields[fc.Field.Name] || graphql.GetOperationContext(ctx).Operation.Operation != ast.Mutation {
 			return next(ctx)
 		}
 		if ok, wait := l.Allow(web.FromContext(ctx).ClientIP); !ok {

@@ -450,3 +450,38 @@ func TestAdoptTutorialUsers(t *testing.T) {
 		t.Fatalf("registering the adopted e-mail: %v", err)
 	}
 }
+
+func TestLoginAttempts(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	email := "attempts@example.com"
+
+	cur, err := s.LoginAttempts(ctx, email)
+	if err != nil || cur.Seq != 0 || len(cur.Failures) != 0 {
+		t.Fatalf("empty: %+v, %v", cur, err)
+	}
+	first := auth.LoginAttempts{Seq: 1, Failures: []time.Time{now}}
+	if _, taken, err := s.AppendLoginAttempts(ctx, email, first, now); err != nil || taken {
+		t.Fatalf("append 1: taken=%v err=%v", taken, err)
+	}
+	// Another caller who also saw Seq 0 loses, and is shown record 1.
+	other := auth.LoginAttempts{Seq: 1, Failures: []time.Time{now.Add(time.Second)}}
+	got, taken, err := s.AppendLoginAttempts(ctx, email, other, now)
+	if err != nil || !taken || got.Seq != 1 || len(got.Failures) != 1 || !got.Failures[0].Equal(now) {
+		t.Fatalf("losing append: %+v taken=%v err=%v", got, taken, err)
+	}
+	second := auth.LoginAttempts{Seq: 2, Failures: []time.Time{now, now.Add(time.Second)}, Level: 1}
+	if _, taken, err := s.AppendLoginAttempts(ctx, email, second, now); err != nil || taken {
+		t.Fatalf("append 2: taken=%v err=%v", taken, err)
+	}
+	// A head copy left behind (a lost update) is caught up by look-ups.
+	heads := s.Database().Collection(mongostore.CollAttemptHead)
+	if _, err := heads.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 0}, {Key: "failures", Value: bson.A{}}, {Key: "level", Value: 0}}}}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err = s.LoginAttempts(ctx, email)
+	if err != nil || cur.Seq != 2 || cur.Level != 1 || len(cur.Failures) != 2 {
+		t.Fatalf("latest: %+v, %v", cur, err)
+	}
+}
