@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer reserveProcsForHashing(cfg.BcryptConcurrency)()
 	m := NewMain(cfg, newLogger(logOut))
 	if err := m.Run(ctx); err != nil {
 		return err
@@ -102,6 +104,17 @@ func healthcheck() int {
 		return 1
 	}
 	return 0
+}
+
+// reserveProcsForHashing raises GOMAXPROCS by the number of hashing slots.
+// Password hashing runs on low-priority threads (see auth.Hasher); with
+// scheduler places of their own, a login flood cannot occupy the places
+// other requests need, and the OS gives the CPU to those requests first.
+// It returns a function that restores the previous setting.
+func reserveProcsForHashing(slots int) (restore func()) {
+	prev := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(prev + slots)
+	return func() { runtime.GOMAXPROCS(prev) }
 }
 
 // envLookup returns the environment, backed by the .env file at path when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +92,9 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer h.release()
-	b, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	var b []byte
+	var err error
+	inBackground(func() { b, err = bcrypt.GenerateFromPassword([]byte(password), h.cost) })
 	if err != nil {
 		return "", fmt.Errorf("hashing password: %w", err)
 	}
@@ -103,10 +106,11 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // slot (see Slot).
 func (h *Hasher) check(hash, password string) (bool, error) {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
+		inBackground(func() { _ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password)) })
 		return false, nil
 	}
-	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	var err error
+	inBackground(func() { err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) })
 	switch {
 	case err == nil:
 		return true, nil
@@ -115,6 +119,24 @@ func (h *Hasher) check(hash, password string) (bool, error) {
 	default:
 		return false, fmt.Errorf("checking password: %w", err)
 	}
+}
+
+// inBackground runs f on an OS thread of its own at the lowest priority, and
+// waits for it. A login flood then takes only CPU time that nothing else
+// wants: other requests' threads run first. (The server raises GOMAXPROCS by
+// the number of hashing slots, so that these threads do not take the Go
+// scheduler's places from other work either.) The goroutine exits still
+// locked to its thread, so the runtime discards the thread and its priority
+// instead of reusing it.
+func inBackground(f func()) {
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		lowerThreadPriority()
+		f()
+		close(done)
+	}()
+	<-done
 }
 
 // Slot is a held hashing slot, for work that must happen between taking a
