@@ -22,7 +22,7 @@ import (
 // The per-IP limit is off (all traffic comes from one address).
 func BenchmarkMeDuringLoginFlood(b *testing.B) {
 	const flooders = 16
-	defer reserveProcsForHashing(runtime.NumCPU())() // as run() does for the default BCRYPT_CONCURRENCY
+	defer reserveProcsForHashing(runtime.GOMAXPROCS(0))() // as run() does for the default BCRYPT_CONCURRENCY
 	s := startServer(b, serverOptions{env: map[string]string{
 		"RATE_LIMIT_IP_PER_MINUTE": "0", "BCRYPT_COST": "12", "LOGIN_FAILURES_PER_ACCOUNT": "0",
 	}})

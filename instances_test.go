@@ -103,7 +103,7 @@ func TestTwoInstances(t *testing.T) {
 
 	t.Run("ThrottleAcrossInstances", func(t *testing.T) {
 		wrong := func(s *testServer) string {
-			return s.client().do(loginMutation, map[string]any{"email": "shared-target@example.com", "password": "wrong password"}).code()
+			return throttleOutcome(s.client().do(loginMutation, map[string]any{"email": "shared-target@example.com", "password": "wrong password"}))
 		}
 		const n = 20
 		codes := make([]string, n)
@@ -120,10 +120,10 @@ func TestTwoInstances(t *testing.T) {
 		for _, c := range codes {
 			count[c]++
 		}
-		if count["UNAUTHENTICATED"] != 5 || count["RATE_LIMITED"] != n-5 {
+		if count["UNAUTHENTICATED"] != 5 || count["throttled"] != n-5 {
 			t.Fatalf("codes = %v, want exactly 5 checked and %d throttled across both instances", count, n-5)
 		}
-		if wrong(a) != "RATE_LIMITED" || wrong(b) != "RATE_LIMITED" {
+		if wrong(a) != "throttled" || wrong(b) != "throttled" {
 			t.Fatal("the throttle does not hold on both instances")
 		}
 	})

@@ -110,7 +110,9 @@ func healthcheck() int {
 // Password hashing runs on low-priority threads (see auth.Hasher); with
 // scheduler places of their own, a login flood cannot occupy the places
 // other requests need, and the OS gives the CPU to those requests first.
-// It returns a function that restores the previous setting.
+// (Setting GOMAXPROCS stops the runtime from following later changes of a
+// container's CPU limit; the value read here already follows the limit at
+// start.) It returns a function that restores the previous setting.
 func reserveProcsForHashing(slots int) (restore func()) {
 	prev := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(prev + slots)

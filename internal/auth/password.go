@@ -79,7 +79,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case <-t.C:
 		return ErrBusy
 	case <-ctx.Done():
-		return ctx.Err()
+		return ErrBusy // the client is gone; nothing to log
 	}
 }
 
@@ -129,14 +129,16 @@ func (h *Hasher) check(hash, password string) (bool, error) {
 // locked to its thread, so the runtime discards the thread and its priority
 // instead of reusing it.
 func inBackground(f func()) {
-	done := make(chan struct{})
+	done := make(chan any, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
 		lowerThreadPriority()
+		defer func() { done <- recover() }()
 		f()
-		close(done)
 	}()
-	<-done
+	if p := <-done; p != nil {
+		panic(p) // in the caller's goroutine, where the server recovers it
+	}
 }
 
 // Slot is a held hashing slot, for work that must happen between taking a

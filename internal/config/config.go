@@ -291,7 +291,8 @@ func Load(lookup Lookup) (Config, error) {
 	c.DepthLimit = l.integer("GRAPHQL_DEPTH_LIMIT", 20, 2, 1000)
 	c.LoginFailuresPerAccount = l.integer("LOGIN_FAILURES_PER_ACCOUNT", 5, 0, 1000)
 	c.RateLimitIPPerMinute = l.integer("RATE_LIMIT_IP_PER_MINUTE", 120, 0, 1_000_000)
-	c.BcryptConcurrency = l.integer("BCRYPT_CONCURRENCY", runtime.NumCPU(), 1, 1024)
+	// GOMAXPROCS, unlike NumCPU, respects a container's CPU limit.
+	c.BcryptConcurrency = l.integer("BCRYPT_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
 	c.BcryptQueue = l.integer("BCRYPT_QUEUE", 64, 0, 100_000)
 	c.TrustedProxies = l.prefixes("TRUSTED_PROXIES")
 
@@ -333,6 +334,9 @@ func (l *loader) prefixes(name string) []netip.Prefix {
 			continue
 		}
 		if p, err := netip.ParsePrefix(item); err == nil {
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96) // peers are compared unmapped
+			}
 			out = append(out, p.Masked())
 			continue
 		}

@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 		"DepthLimit":         c.DepthLimit == 20,
 		"LoginFailures":      c.LoginFailuresPerAccount == 5,
 		"RateLimitIP":        c.RateLimitIPPerMinute == 120,
-		"BcryptConcurrency":  c.BcryptConcurrency == runtime.NumCPU(),
+		"BcryptConcurrency":  c.BcryptConcurrency == runtime.GOMAXPROCS(0),
 		"BcryptQueue":        c.BcryptQueue == 64,
 		"TrustedProxies":     len(c.TrustedProxies) == 0,
 		"Addr":               c.Addr() == ":8000",
@@ -211,7 +211,7 @@ func TestInvalid(t *testing.T) {
 }
 
 func TestTrustedProxies(t *testing.T) {
-	c, err := load(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1, ::1, 192.168.1.7/16"})
+	c, err := load(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1, ::1, 192.168.1.7/16, ::ffff:172.16.0.0/108"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestTrustedProxies(t *testing.T) {
 	for _, p := range c.TrustedProxies {
 		got = append(got, p.String())
 	}
-	if strings.Join(got, " ") != "10.0.0.0/8 127.0.0.1/32 ::1/128 192.168.0.0/16" {
+	if strings.Join(got, " ") != "10.0.0.0/8 127.0.0.1/32 ::1/128 192.168.0.0/16 172.16.0.0/12" {
 		t.Fatalf("TrustedProxies = %v", got)
 	}
 }

@@ -6,26 +6,33 @@ import (
 	"time"
 )
 
-// RateLimiter limits events per client IP with a token bucket per address:
-// `perMinute` tokens, refilled continuously. IPv6 clients are grouped by
+// RateLimiter allows at most `perMinute` events per client IP in any 60
+// seconds. Each client keeps counts for 5-second slots; an event is allowed
+// while the slots of the last 60 to 65 seconds hold fewer than perMinute, so
+// the bound holds for every 60-second window (a token bucket would allow
+// twice the limit in a client's first minute). IPv6 clients are grouped by
 // /64, the block a single subscriber usually holds. It lives in memory: each
 // instance limits on its own.
 type RateLimiter struct {
-	perMinute float64
-	now       func() time.Time
+	limit uint32
+	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[netip.Prefix]*bucket
+	clients map[netip.Prefix]*window
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
+const (
+	slotLen = 5 * time.Second
+	// slots cover one minute plus the current, partial slot.
+	slots = int(time.Minute/slotLen) + 1
+	// maxClients bounds memory (about 60 bytes a client).
+	maxClients = 100_000
+)
 
-// maxBuckets bounds memory: beyond it, buckets that have refilled are
-// dropped (a full bucket is the same as no bucket).
-const maxBuckets = 100_000
+type window struct {
+	last   int64 // the slot index of the latest event
+	counts [slots]uint32
+}
 
 // NewRateLimiter returns a limiter of perMinute events per minute per
 // client; perMinute 0 returns nil, and a nil limiter allows everything.
@@ -36,44 +43,77 @@ func NewRateLimiter(perMinute int, now func() time.Time) *RateLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &RateLimiter{perMinute: float64(perMinute), now: now, buckets: map[netip.Prefix]*bucket{}}
+	return &RateLimiter{limit: uint32(perMinute), now: now, clients: map[netip.Prefix]*window{}}
 }
 
-// Allow takes one token for the client. When none is left it returns false
-// and how long until one is.
+// Allow counts one event for the client, unless the client is at its limit:
+// then it returns false and how long until an event would be allowed.
 func (l *RateLimiter) Allow(ip string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
 	key := clientKey(ip)
 	now := l.now()
-	rate := l.perMinute / float64(time.Minute) // tokens per nanosecond
+	cur := now.UnixNano() / int64(slotLen)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
+	w, ok := l.clients[key]
 	if !ok {
-		if len(l.buckets) >= maxBuckets {
-			l.dropFull(now, rate)
+		if len(l.clients) >= maxClients {
+			l.evict(cur)
 		}
-		b = &bucket{tokens: l.perMinute, last: now}
-		l.buckets[key] = b
+		w = &window{last: cur}
+		l.clients[key] = w
 	}
-	b.tokens = min(l.perMinute, b.tokens+float64(now.Sub(b.last))*rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
+	w.advance(cur)
+	var sum uint32
+	for _, c := range w.counts {
+		sum += c
+	}
+	if sum < l.limit {
+		w.counts[cur%int64(slots)]++
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / rate)
+	// Wait until enough of the oldest slots have left the window.
+	excess := sum - l.limit + 1
+	for age := int64(slots - 1); age >= 0; age-- {
+		c := w.counts[(cur-age)%int64(slots)]
+		if c >= excess {
+			leaves := time.Unix(0, (cur-age+int64(slots))*int64(slotLen))
+			return false, max(leaves.Sub(now), time.Second)
+		}
+		excess -= c
+	}
+	return false, time.Minute
 }
 
-// dropFull forgets every bucket that has refilled. Called with mu held.
-func (l *RateLimiter) dropFull(now time.Time, rate float64) {
-	for k, b := range l.buckets {
-		if b.tokens+float64(now.Sub(b.last))*rate >= l.perMinute {
-			delete(l.buckets, k)
+// advance clears the slots between the latest event and the current slot.
+func (w *window) advance(cur int64) {
+	if cur <= w.last {
+		return
+	}
+	for i := w.last + 1; i <= cur && i <= w.last+int64(slots); i++ {
+		w.counts[i%int64(slots)] = 0
+	}
+	w.last = cur
+}
+
+// evict makes room: first clients with nothing in their window, then, if
+// that frees less than a tenth, arbitrary others (map order is random), so
+// that a flood of new addresses costs one scan per tenth of the capacity.
+// Called with mu held.
+func (l *RateLimiter) evict(cur int64) {
+	for k, w := range l.clients {
+		if cur-w.last >= int64(slots) {
+			delete(l.clients, k)
 		}
+	}
+	for k := range l.clients {
+		if len(l.clients) < maxClients*9/10 {
+			break
+		}
+		delete(l.clients, k)
 	}
 }
 

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func TestRateLimiter(t *testing.T) {
+func TestRateLimiterBurst(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	l := web.NewRateLimiter(3, clk.Now)
 	for i := range 3 {
@@ -29,18 +30,43 @@ func TestRateLimiter(t *testing.T) {
 		}
 	}
 	ok, wait := l.Allow("192.0.2.1")
-	if ok || wait <= 0 || wait > 20*time.Second {
-		t.Fatalf("4th event: ok=%v wait=%v, want refused with about 20 s", ok, wait)
+	if ok || wait < 55*time.Second || wait > 65*time.Second {
+		t.Fatalf("4th event: ok=%v wait=%v, want refused for about a minute", ok, wait)
 	}
 	if ok, _ := l.Allow("192.0.2.2"); !ok {
 		t.Fatal("another client was limited")
 	}
-	clk.Add(20 * time.Second)
+	clk.Add(wait)
 	if ok, _ := l.Allow("192.0.2.1"); !ok {
-		t.Fatal("no token after 20 s at 3 per minute")
+		t.Fatalf("refused after the announced wait of %v", wait)
 	}
-	if ok, _ := l.Allow("192.0.2.1"); ok {
-		t.Fatal("more than one token after 20 s")
+}
+
+// TestRateLimiterEveryWindow sends an event every 100 ms for five minutes:
+// no 60-second window may hold more than the limit, and the client still
+// gets close to the limit each minute.
+func TestRateLimiterEveryWindow(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	const limit = 120
+	l := web.NewRateLimiter(limit, clk.Now)
+	var allowed []time.Time
+	for range 3000 {
+		if ok, _ := l.Allow("192.0.2.1"); ok {
+			allowed = append(allowed, clk.Now())
+		}
+		clk.Add(100 * time.Millisecond)
+	}
+	for i := range allowed {
+		n := 0
+		for j := i; j < len(allowed) && allowed[j].Sub(allowed[i]) < time.Minute; j++ {
+			n++
+		}
+		if n > limit {
+			t.Fatalf("%d events in the minute from %v", n, allowed[i])
+		}
+	}
+	if per := float64(len(allowed)) / 5; per < limit*0.9 {
+		t.Fatalf("only %.0f events a minute allowed, want close to %d", per, limit)
 	}
 }
 
@@ -63,5 +89,22 @@ func TestRateLimiterDisabled(t *testing.T) {
 		if ok, _ := l.Allow("192.0.2.1"); !ok {
 			t.Fatal("a disabled limiter refused")
 		}
+	}
+}
+
+// TestRateLimiterManyClients floods the limiter with new addresses: memory
+// stays bounded and each new address stays cheap.
+func TestRateLimiterManyClients(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	l := web.NewRateLimiter(1, clk.Now)
+	start := time.Now()
+	for i := range 300_000 {
+		l.Allow(fmt.Sprintf("2001:db8:%x:%x::1", i>>16, i&0xffff))
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("300,000 new clients took %v", d)
+	}
+	if n := web.RateLimiterClients(l); n > 100_000 {
+		t.Fatalf("%d clients kept, want at most 100,000", n)
 	}
 }

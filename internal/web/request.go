@@ -170,6 +170,9 @@ func bearerToken(req *http.Request) string {
 // ClientIP returns the client's address: the peer's, unless the peer is a
 // trusted proxy, in which case X-Forwarded-For is read from the right,
 // skipping trusted proxies, and the first other address is the client.
+// Entries may carry a port or brackets ("203.0.113.7:5678",
+// "[2001:db8::1]:443"); empty entries are skipped; at an entry that is not
+// an address, the last good hop is taken.
 func ClientIP(req *http.Request, trusted []netip.Prefix) string {
 	peer := peerAddr(req)
 	if !peer.IsValid() {
@@ -183,11 +186,15 @@ func ClientIP(req *http.Request, trusted []netip.Prefix) string {
 	for i := len(hops) - 1; i >= 0; i-- {
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return client.String() // garbage: trust nothing beyond the last good hop
+			entry := strings.TrimSpace(parts[j])
+			if entry == "" {
+				continue
 			}
-			client = a.Unmap()
+			a, ok := parseHop(entry)
+			if !ok {
+				return client.String()
+			}
+			client = a
 			if !isTrusted(client, trusted) {
 				return client.String()
 			}
@@ -196,12 +203,29 @@ func ClientIP(req *http.Request, trusted []netip.Prefix) string {
 	return client.String()
 }
 
+// parseHop reads one X-Forwarded-For entry: an address, with or without a
+// port, IPv6 with or without brackets.
+func parseHop(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return normalizeAddr(ap.Addr()), true
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return normalizeAddr(a), true
+}
+
+// normalizeAddr drops an IPv6 zone and unmaps IPv4-mapped addresses, so that
+// prefixes match.
+func normalizeAddr(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
 func peerAddr(req *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(req.RemoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	return ap.Addr().Unmap()
+	return normalizeAddr(ap.Addr())
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
