@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +23,13 @@ import (
 // The per-IP limit is off (all traffic comes from one address).
 func BenchmarkMeDuringLoginFlood(b *testing.B) {
 	const flooders = 16
-	defer reserveProcsForHashing(runtime.GOMAXPROCS(0))() // as run() does for the default BCRYPT_CONCURRENCY
+	// As run() does: BCRYPT_CONCURRENCY defaults to GOMAXPROCS, which is then
+	// raised by as many places for the hashing threads.
+	slots := runtime.GOMAXPROCS(0)
+	defer reserveProcsForHashing(slots)()
 	s := startServer(b, serverOptions{env: map[string]string{
 		"RATE_LIMIT_IP_PER_MINUTE": "0", "BCRYPT_COST": "12", "LOGIN_FAILURES_PER_ACCOUNT": "0",
+		"BCRYPT_CONCURRENCY": strconv.Itoa(slots),
 	}})
 	c, p := s.signedIn("bench-me@example.com")
 	_ = c
