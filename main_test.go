@@ -384,11 +384,11 @@ func (s *testServer) createUser(email string, verified bool) *auth.User {
 // liveSessions returns the number of the user's live sessions.
 func (s *testServer) liveSessions(userID string) int {
 	s.tb.Helper()
-	ids, err := s.Store().LiveSessionIDs(context.Background(), userID)
+	live, err := s.Store().LiveSessions(context.Background(), userID)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	return len(ids)
+	return len(live)
 }
 
 // expectCode fails unless the response's first error has the code.

@@ -4,6 +4,8 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/gqlauth/gqlauth/graph/model"
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/web"
@@ -21,4 +23,13 @@ type Resolver struct {
 func signedIn(req *web.Request, u *auth.User, t *auth.Tokens) *model.AuthPayload {
 	req.SetSessionCookies(t.IssuedAt, t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
 	return &model.AuthPayload{AccessToken: t.Access, AccessTokenExpiresAt: t.AccessExpiresAt, User: u}
+}
+
+// identity authenticates the request's access token.
+func (r *Resolver) identity(ctx context.Context) (*auth.Identity, error) {
+	accessToken, err := web.FromContext(ctx).AccessToken()
+	if err != nil {
+		return nil, err
+	}
+	return r.Auth.Authenticate(ctx, accessToken)
 }

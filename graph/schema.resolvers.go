@@ -69,17 +69,60 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, error) {
+	who, err := r.identity(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := r.Auth.RevokeSession(ctx, who, id)
+	if ok && id == who.SessionID {
+		web.FromContext(ctx).ClearSessionCookies()
+	}
+	return ok, err
+}
+
+// LogoutAll is the resolver for the logoutAll field.
+func (r *mutationResolver) LogoutAll(ctx context.Context) (bool, error) {
+	who, err := r.identity(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Auth.LogoutAll(ctx, who); err != nil {
+		return false, err
+	}
+	web.FromContext(ctx).ClearSessionCookies()
+	return true, nil
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	who, err := r.identity(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Auth.ChangePassword(ctx, who, currentPassword, newPassword); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
-	accessToken, err := web.FromContext(ctx).AccessToken()
+	who, err := r.identity(ctx)
 	if err != nil {
 		return nil, err
 	}
-	id, err := r.Auth.Authenticate(ctx, accessToken)
+	return who.User, nil
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *queryResolver) Sessions(ctx context.Context) ([]auth.SessionInfo, error) {
+	who, err := r.identity(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return id.User, nil
+	return r.Auth.Sessions(ctx, who)
 }
 
 // Mutation returns MutationResolver implementation.

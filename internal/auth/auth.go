@@ -38,12 +38,24 @@ type User struct {
 // ended by logout, by reuse of a spent refresh token, by the per-user cap, or
 // by its absolute lifetime (ExpiresAt).
 type Session struct {
-	ID        string
-	UserID    string
-	CreatedAt time.Time
-	ExpiresAt time.Time // absolute cap: CreatedAt + SESSION_MAX_LIFETIME
-	UserAgent string
-	IP        string
+	ID         string
+	UserID     string
+	CreatedAt  time.Time
+	LastUsedAt time.Time // sign-in or the latest refresh
+	ExpiresAt  time.Time // absolute cap: CreatedAt + SESSION_MAX_LIFETIME
+	UserAgent  string
+	IP         string
+}
+
+// SessionInfo is a session as its user sees it.
+type SessionInfo struct {
+	ID         string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	UserAgent  string
+	IP         string
+	// Current is true for the session of the request's own access token.
+	Current bool
 }
 
 // RefreshToken is the stored form of an issued refresh token: only the hash
@@ -69,10 +81,20 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (*User, error)
 	// UserByEmail returns the user with that normalised e-mail or ErrNotFound.
 	UserByEmail(ctx context.Context, email string) (*User, error)
+	// SetPassword replaces the user's password hash.
+	SetPassword(ctx context.Context, userID, hash string, at time.Time) error
 
 	// CreateSession inserts s, assigning s.ID, and revokes the user's oldest
 	// sessions beyond maxPerUser. It returns the ids it revoked.
 	CreateSession(ctx context.Context, s *Session, maxPerUser int) (revoked []string, err error)
+	// SessionByID returns a session (revoked or not) or ErrNotFound.
+	SessionByID(ctx context.Context, id string) (*Session, error)
+	// LiveSessions returns the user's sessions that are neither revoked nor
+	// past their lifetime. It may read whole collections: it is not for the
+	// paths every request takes.
+	LiveSessions(ctx context.Context, userID string) ([]*Session, error)
+	// TouchSession records that the session was used (a refresh).
+	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// SessionRevoked reports whether the session has been revoked.
 	SessionRevoked(ctx context.Context, sessionID string) (bool, error)
 	// RevokeSession marks the session revoked; revoking twice is not an

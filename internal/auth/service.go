@@ -318,6 +318,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 		return nil, nil, fmt.Errorf("%w: spent token presented again", ErrRefreshTokenInvalid)
 	}
 	tokens, err := s.issue(ctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
+	if err == nil {
+		if terr := s.store.TouchSession(ctx, rec.SessionID, now); terr != nil {
+			s.log.WarnContext(ctx, "session last-used time not updated", "err", terr.Error())
+		}
+	}
 	if err != nil {
 		if first {
 			// The client keeps its old token: un-spend it, so that a retry

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -16,13 +17,30 @@ import (
 const maxSeqProbes = 1000
 
 type sessionDoc struct {
-	ID        string        `bson:"_id"` // "<user id>.<n>"
-	UserID    bson.ObjectID `bson:"user_id"`
-	Seq       int64         `bson:"seq"`
-	CreatedAt time.Time     `bson:"created_at"`
-	ExpiresAt time.Time     `bson:"expires_at"`
-	UserAgent string        `bson:"user_agent"`
-	IP        string        `bson:"ip"`
+	ID         string        `bson:"_id"` // "<user id>.<n>"
+	UserID     bson.ObjectID `bson:"user_id"`
+	Seq        int64         `bson:"seq"`
+	CreatedAt  time.Time     `bson:"created_at"`
+	LastUsedAt time.Time     `bson:"last_used_at"`
+	ExpiresAt  time.Time     `bson:"expires_at"`
+	UserAgent  string        `bson:"user_agent"`
+	IP         string        `bson:"ip"`
+}
+
+func (d *sessionDoc) toAuth() *auth.Session {
+	last := d.LastUsedAt
+	if last.IsZero() {
+		last = d.CreatedAt
+	}
+	return &auth.Session{
+		ID:         d.ID,
+		UserID:     d.UserID.Hex(),
+		CreatedAt:  d.CreatedAt,
+		LastUsedAt: last,
+		ExpiresAt:  d.ExpiresAt,
+		UserAgent:  d.UserAgent,
+		IP:         d.IP,
+	}
 }
 
 // counterDoc counts a user's sign-ins. It is a hint: on FerretDB concurrent
@@ -61,11 +79,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session, maxPerUse
 		return nil, err
 	}
 	doc := sessionDoc{
-		UserID:    uid,
-		CreatedAt: sess.CreatedAt,
-		ExpiresAt: sess.ExpiresAt,
-		UserAgent: sess.UserAgent,
-		IP:        sess.IP,
+		UserID:     uid,
+		CreatedAt:  sess.CreatedAt,
+		LastUsedAt: sess.CreatedAt,
+		ExpiresAt:  sess.ExpiresAt,
+		UserAgent:  sess.UserAgent,
+		IP:         sess.IP,
 	}
 	start := seq
 	for ; seq < start+maxSeqProbes; seq++ {
@@ -155,20 +174,22 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, erro
 	if err := s.sessions.FindOne(ctx, byID(id)).Decode(&d); err != nil {
 		return nil, mapErr(err)
 	}
-	return &auth.Session{
-		ID:        d.ID,
-		UserID:    d.UserID.Hex(),
-		CreatedAt: d.CreatedAt,
-		ExpiresAt: d.ExpiresAt,
-		UserAgent: d.UserAgent,
-		IP:        d.IP,
-	}, nil
+	return d.toAuth(), nil
 }
 
-// LiveSessionIDs returns the ids of the user's sessions that are neither
-// revoked nor past their lifetime. It reads whole collections and is meant
-// for tests and administrative paths, not for requests.
-func (s *Store) LiveSessionIDs(ctx context.Context, userID string) ([]string, error) {
+// TouchSession moves the session's last_used_at forward. It is an update,
+// but nothing else updates session documents (revocations are inserts of
+// their own), so a lost update only loses a timestamp.
+func (s *Store) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
+	_, err := s.sessions.UpdateOne(ctx, byID(sessionID), bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: at}}}})
+	return mapErr(err)
+}
+
+// LiveSessions returns the user's sessions that are neither revoked nor past
+// their lifetime, newest first. It queries by user_id (indexed on MongoDB, a
+// scan on FerretDB) and reads each session's revocation by _id: it serves
+// the sessions list and sign-out of all devices, not every request.
+func (s *Store) LiveSessions(ctx context.Context, userID string) ([]*auth.Session, error) {
 	uid, err := bson.ObjectIDFromHex(userID)
 	if err != nil {
 		return nil, auth.ErrNotFound
@@ -182,7 +203,7 @@ func (s *Store) LiveSessionIDs(ctx context.Context, userID string) ([]string, er
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, mapErr(err)
 	}
-	var live []string
+	var live []*auth.Session
 	for _, d := range docs {
 		if !d.ExpiresAt.After(now) {
 			continue
@@ -192,8 +213,9 @@ func (s *Store) LiveSessionIDs(ctx context.Context, userID string) ([]string, er
 			return nil, err
 		}
 		if !revoked {
-			live = append(live, d.ID)
+			live = append(live, d.toAuth())
 		}
 	}
+	sort.Slice(live, func(i, j int) bool { return live[i].CreatedAt.After(live[j].CreatedAt) })
 	return live, nil
 }

@@ -177,3 +177,21 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*auth.User, erro
 	}
 	return d.toAuth(), nil
 }
+
+// SetPassword replaces the user's password hash. Nothing else updates user
+// documents, so FerretDB's non-atomic update cannot lose a concurrent change
+// of another field; of two concurrent password changes, one wins whole.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, at time.Time) error {
+	oid, err := bson.ObjectIDFromHex(userID)
+	if err != nil {
+		return auth.ErrNotFound
+	}
+	res, err := s.users.UpdateOne(ctx, byID(oid), bson.D{{Key: "$set", Value: bson.D{{Key: "password", Value: hash}, {Key: "updated_at", Value: at}}}})
+	if err != nil {
+		return mapErr(err)
+	}
+	if res.MatchedCount == 0 {
+		return auth.ErrNotFound
+	}
+	return nil
+}

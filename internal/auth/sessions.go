@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Revocation reasons of the sessions API.
+const (
+	ReasonRevoked        = "revoked_by_user"
+	ReasonLogoutAll      = "logout_all"
+	ReasonPasswordChange = "password_changed"
+)
+
+// Sessions returns the signed-in user's live sessions, newest first, with
+// the current one marked.
+func (s *Service) Sessions(ctx context.Context, id *Identity) ([]SessionInfo, error) {
+	live, err := s.store.LiveSessions(ctx, id.User.ID)
+	if err != nil {
+		return nil, storeErr("listing sessions", err)
+	}
+	out := make([]SessionInfo, 0, len(live))
+	for _, l := range live {
+		out = append(out, SessionInfo{
+			ID:         l.ID,
+			CreatedAt:  l.CreatedAt,
+			LastUsedAt: l.LastUsedAt,
+			UserAgent:  l.UserAgent,
+			IP:         l.IP,
+			Current:    l.ID == id.SessionID,
+		})
+	}
+	return out, nil
+}
+
+// RevokeSession revokes one of the user's live sessions. It returns false
+// (and no error) when sessionID is not one of them, so that it tells nothing
+// about other users' sessions.
+func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID string) (bool, error) {
+	sess, err := s.store.SessionByID(ctx, sessionID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, storeErr("finding session", err)
+	case sess.UserID != id.User.ID || !sess.ExpiresAt.After(s.now()):
+		return false, nil
+	}
+	revoked, err := s.store.SessionRevoked(ctx, sessionID)
+	if err != nil {
+		return false, storeErr("checking session", err)
+	}
+	if revoked {
+		return false, nil
+	}
+	if err := s.revoke(ctx, sessionID, id.User.ID, ReasonRevoked, s.now().UTC()); err != nil {
+		return false, err
+	}
+	s.log.InfoContext(ctx, "session revoked", "event", "session_revoked", "reason", ReasonRevoked, "user_id", id.User.ID, "session_id", sessionID)
+	return true, nil
+}
+
+// LogoutAll revokes every live session of the user, the current one included.
+func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
+	n, err := s.revokeAll(ctx, id.User.ID, "", ReasonLogoutAll)
+	if err != nil {
+		return err
+	}
+	// The current session is revoked even if listing missed it (e.g. a
+	// session created while the list was read).
+	if err := s.revoke(ctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "all sessions revoked", "event", "logout_all", "user_id", id.User.ID, "sessions", n)
+	return nil
+}
+
+// revokeAll revokes the user's live sessions except keep, and returns how
+// many it revoked.
+func (s *Service) revokeAll(ctx context.Context, userID, keep, reason string) (int, error) {
+	live, err := s.store.LiveSessions(ctx, userID)
+	if err != nil {
+		return 0, storeErr("listing sessions", err)
+	}
+	now := s.now().UTC()
+	n := 0
+	for _, l := range live {
+		if l.ID == keep {
+			continue
+		}
+		if err := s.revoke(ctx, l.ID, userID, reason, now); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ChangePassword checks the current password (counted by the login
+// throttle, like a login), sets the new one, and revokes every other session
+// of the user.
+//
+// Errors: CodeBadUserInput naming currentPassword (wrong, or over 72 bytes)
+// or newPassword (outside 8–72 bytes); CodeRateLimited while the e-mail is
+// throttled or the hasher is busy.
+func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, next string) error {
+	if len(current) > MaxPasswordBytes || current == "" {
+		return InputError("currentPassword", "Current password is incorrect")
+	}
+	if err := ValidatePassword("newPassword", next); err != nil {
+		return err
+	}
+	u := id.User
+	attempts, err := s.throttleCheck(ctx, u.Email)
+	if err != nil {
+		return err
+	}
+	slot, err := s.hasher.Slot(ctx)
+	if err != nil {
+		return err
+	}
+	defer slot.Release()
+	if attempts, err = s.countAttempt(ctx, u.Email, attempts); err != nil {
+		return err
+	}
+	ok, err := slot.Check(u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log.InfoContext(ctx, "password change refused", "event", "login_failed", "user_id", u.ID)
+		return InputError("currentPassword", "Current password is incorrect")
+	}
+	if err := s.resetAttempts(ctx, u.Email, attempts); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetPassword(ctx, u.ID, hash, s.now().UTC().Truncate(time.Millisecond)); err != nil {
+		return storeErr("setting password", err)
+	}
+	n, err := s.revokeAll(ctx, u.ID, id.SessionID, ReasonPasswordChange)
+	if err != nil {
+		return fmt.Errorf("password changed, but other sessions were not all revoked: %w", err)
+	}
+	s.log.InfoContext(ctx, "password changed", "event", "password_changed", "user_id", u.ID, "sessions_revoked", n)
+	return nil
+}
