@@ -362,7 +362,7 @@ func (m *Main) openTokens() error {
 		m.Logger.Info(verb+" development signing key; for real keys set JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (base64 of PEM, see README)",
 			"path", path, "alg", key.Alg, "kid", key.ID)
 	}
-	tokens, err := token.NewManager(m.Config.JWTIssuer, key, nil, m.Now)
+	tokens, err := token.NewManager(m.Config.JWTIssuer, key, m.Config.PreviousKeys, m.Now)
 	if err != nil {
 		return err
 	}

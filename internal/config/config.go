@@ -39,6 +39,9 @@ type Config struct {
 	// SigningKey is nil when no key is configured; outside production a
 	// development key is then generated under DataDir.
 	SigningKey *token.Key
+	// PreviousKeys verify tokens signed before a key rotation, and are
+	// published in the JWKS, until those tokens expire.
+	PreviousKeys []*token.Key
 	JWTIssuer  string
 
 	AccessTokenTTL     time.Duration
@@ -247,6 +250,7 @@ func Load(lookup Lookup) (Config, error) {
 		l.fail("JWT_ALGORITHM", "%q is not one of RS256, ES256, EdDSA", c.JWTAlgorithm)
 	}
 	c.SigningKey = l.signingKey(c.JWTAlgorithm, prod)
+	c.PreviousKeys = l.previousKeys("JWT_PREVIOUS_PUBLIC_KEYS")
 	c.JWTIssuer = l.str("JWT_ISSUER", "http://localhost:8000")
 
 	c.AccessTokenTTL = l.duration("ACCESS_TOKEN_EXPIRES_IN", 15*time.Minute, true, time.Second, 0)
@@ -391,8 +395,45 @@ func (l *loader) signingKey(alg string, prod bool) *token.Key {
 	return key
 }
 
+// previousKeys reads comma-separated base64 PEM public keys; each key's
+// type gives its algorithm.
+func (l *loader) previousKeys(name string) []*token.Key {
+	var out []*token.Key
+	for i, item := range strings.Split(l.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		data, ok := l.pemValue(name, item)
+		if !ok {
+			return nil
+		}
+		pub, err := token.ParsePublicKeyPEM(data)
+		if err != nil {
+			l.fail(name, "key %d: %v", i+1, err)
+			return nil
+		}
+		alg, err := token.AlgForKey(pub)
+		if err != nil {
+			l.fail(name, "key %d: %v", i+1, err)
+			return nil
+		}
+		k, err := token.NewKey(alg, nil, pub)
+		if err != nil {
+			l.fail(name, "key %d: %v", i+1, err)
+			return nil
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
 func (l *loader) pem(name string) ([]byte, bool) {
-	v := l.str(name, "")
+	return l.pemValue(name, l.str(name, ""))
+}
+
+// pemValue decodes a PEM given as base64 (or as plain PEM text).
+func (l *loader) pemValue(name, v string) ([]byte, bool) {
 	if strings.HasPrefix(v, "-----BEGIN") {
 		return []byte(strings.ReplaceAll(v, `\n`, "\n")), true
 	}

@@ -190,6 +190,8 @@ func TestInvalid(t *testing.T) {
 		{"DatabaseTimeout", map[string]string{"DATABASE_TIMEOUT": "0s"}, "DATABASE_TIMEOUT", "range"},
 		{"MaxBodyBytes", map[string]string{"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES", "whole number"},
 		{"TrustedProxies", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "TRUSTED_PROXIES", "proxy.local"},
+		{"PreviousKeyNotPEM", map[string]string{"JWT_PREVIOUS_PUBLIC_KEYS": base64.StdEncoding.EncodeToString([]byte("nope"))}, "JWT_PREVIOUS_PUBLIC_KEYS", "key 1"},
+		{"PreviousKeyWeak", map[string]string{"JWT_PREVIOUS_PUBLIC_KEYS": weakPub}, "JWT_PREVIOUS_PUBLIC_KEYS", "512 bits"},
 		{"BcryptConcurrency", map[string]string{"BCRYPT_CONCURRENCY": "0"}, "BCRYPT_CONCURRENCY", "1 to"},
 		{"DepthLimit", map[string]string{"GRAPHQL_DEPTH_LIMIT": "1"}, "GRAPHQL_DEPTH_LIMIT", "2 to"},
 	}

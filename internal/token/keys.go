@@ -99,6 +99,20 @@ func checkKeyFitsAlg(alg string, pub crypto.PublicKey) error {
 	return nil
 }
 
+// AlgForKey returns the one algorithm a public key's type allows.
+func AlgForKey(pub crypto.PublicKey) (string, error) {
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return RS256, nil
+	case *ecdsa.PublicKey:
+		return ES256, nil
+	case ed25519.PublicKey:
+		return EdDSA, nil
+	default:
+		return "", fmt.Errorf("unsupported key type %T", pub)
+	}
+}
+
 // GenerateKey returns a new private key for alg: RSA 2048, P-256 or Ed25519.
 func GenerateKey(alg string) (crypto.Signer, error) {
 	switch alg {

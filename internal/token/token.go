@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -60,6 +61,7 @@ type Manager struct {
 	signing *Key
 	method  jwt.SigningMethod
 	keys    map[string]*Key // by kid
+	algs    []string        // the algorithms of the known keys
 	now     func() time.Time
 	jwks    []byte
 }
@@ -84,12 +86,16 @@ func NewManager(issuer string, signing *Key, previous []*Key, now func() time.Ti
 		return nil, fmt.Errorf("unsupported algorithm %q", signing.Alg)
 	}
 	all := []*Key{signing}
+	m.algs = []string{signing.Alg}
 	for _, k := range previous {
 		if _, dup := m.keys[k.ID]; dup {
 			continue
 		}
 		m.keys[k.ID] = k
 		all = append(all, k)
+		if !slices.Contains(m.algs, k.Alg) {
+			m.algs = append(m.algs, k.Alg)
+		}
 	}
 	jwks, err := marshalJWKS(all)
 	if err != nil {
@@ -150,7 +156,8 @@ func (m *Manager) Verify(kind Kind, s string) (Claims, error) {
 	_, err := jwt.ParseWithClaims(s, &c, func(t *jwt.Token) (any, error) {
 		return m.keyFor(kind, t)
 	},
-		jwt.WithValidMethods([]string{m.signing.Alg}),
+		jwt.WithValidMethods(m.algs), // and keyFor ties each kid to its own
+
 		jwt.WithIssuer(m.issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gqlauth/gqlauth/internal/token"
+)
+
+// keyEnv returns JWT_PRIVATE_KEY and JWT_PUBLIC_KEY for a new key of alg.
+func keyEnv(t *testing.T, alg string) (priv, pub string) {
+	t.Helper()
+	k, err := token.GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privPEM, err := token.EncodePrivateKeyPEM(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, err := token.EncodePublicKeyPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(privPEM), base64.StdEncoding.EncodeToString(pubPEM)
+}
+
+func jwksKids(t *testing.T, s *testServer) map[string]string {
+	t.Helper()
+	resp, body := get(t, s.base+"/.well-known/jwks.json", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("JWKS status %d", resp.StatusCode)
+	}
+	var set struct{ Keys []struct{ Kid, Alg string } }
+	if err := json.Unmarshal([]byte(body), &set); err != nil {
+		t.Fatal(err)
+	}
+	kids := map[string]string{}
+	for _, k := range set.Keys {
+		kids[k.Kid] = k.Alg
+	}
+	return kids
+}
+
+// TestEachAlgorithm runs sign-in, me and refresh with each key type.
+func TestEachAlgorithm(t *testing.T) {
+	for _, alg := range []string{token.RS256, token.ES256, token.EdDSA} {
+		t.Run(alg, func(t *testing.T) {
+			priv, pub := keyEnv(t, alg)
+			s := startServer(t, serverOptions{env: map[string]string{"JWT_ALGORITHM": alg, "JWT_PRIVATE_KEY": priv, "JWT_PUBLIC_KEY": pub}})
+			c, p := s.signedIn("alg@example.com")
+			if h := decodeJWTPart(t, strings.Split(p.AccessToken, ".")[0]); h["alg"] != alg {
+				t.Fatalf("header alg = %v", h["alg"])
+			}
+			expectOK(t, c.do(meQuery, nil))
+			c.mustRefresh()
+			expectOK(t, c.do(meQuery, nil))
+			if kids := jwksKids(t, s); len(kids) != 1 {
+				t.Fatalf("JWKS = %v", kids)
+			}
+		})
+	}
+}
+
+// TestKeyRotation signs in with one key, restarts with a new key and the
+// old public key in JWT_PREVIOUS_PUBLIC_KEYS: the old tokens keep working
+// (access and refresh) and the JWKS publishes both keys. The old key is
+// even of another type, as when moving from ES256 to RS256.
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	oldPriv, oldPub := keyEnv(t, token.ES256)
+	s1 := startServer(t, serverOptions{env: map[string]string{
+		"DATA_DIR": dir, "JWT_ALGORITHM": token.ES256, "JWT_PRIVATE_KEY": oldPriv, "JWT_PUBLIC_KEY": oldPub,
+	}})
+	c, p := s1.signedIn("rotate-keys@example.com")
+	refreshTok := c.cookie("refresh_token")
+	oldKid := decodeJWTPart(t, strings.Split(p.AccessToken, ".")[0])["kid"].(string)
+	if err := s1.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := startServer(t, serverOptions{env: map[string]string{
+		"DATA_DIR": dir, "JWT_PREVIOUS_PUBLIC_KEYS": oldPub + ", " + testKeys.pub,
+	}})
+	kids := jwksKids(t, s2)
+	if kids[oldKid] != token.ES256 || kids[s2.Tokens().SigningKeyID()] != token.RS256 || len(kids) != 2 {
+		t.Fatalf("JWKS = %v, want the new RS256 key and the old ES256 one", kids)
+	}
+	// The old access token still works.
+	expectOK(t, s2.client().bearer(p.AccessToken).do(meQuery, nil))
+	// So does the old refresh token; what it returns is signed with the new key.
+	c2 := s2.client()
+	c2.setCookie("refresh_token", refreshTok)
+	p2 := c2.mustRefresh()
+	if kid := decodeJWTPart(t, strings.Split(p2.AccessToken, ".")[0])["kid"]; kid != s2.Tokens().SigningKeyID() {
+		t.Fatalf("new token kid %v, want the new key's", kid)
+	}
+
+	// Without the previous key, the old token is refused.
+	s3 := startServer(t, serverOptions{env: map[string]string{"DATA_DIR": t.TempDir()}})
+	expectCode(t, s3.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+}
