@@ -34,6 +34,7 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/config"
 	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/metrics"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
 	"github.com/gqlauth/gqlauth/internal/token"
 	"github.com/gqlauth/gqlauth/internal/web"
@@ -63,7 +64,7 @@ func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
 		return err
 	}
 	defer reserveProcsForHashing(cfg.BcryptConcurrency)()
-	m := NewMain(cfg, newLogger(logOut))
+	m := NewMain(cfg, newLogger(logOut, cfg.LogFormat, cfg.LogLevel))
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
@@ -149,8 +150,15 @@ func badDotEnvLine(data []byte) int {
 	return 1
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(web.ContextHandler{Handler: slog.NewTextHandler(w, nil)})
+// newLogger returns the server's logger: text or JSON lines from level up,
+// each with the request id when there is one.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(web.ContextHandler{Handler: h})
 }
 
 // Main is the running server.
@@ -163,6 +171,7 @@ type Main struct {
 	db      *embedded.DB
 	store   *mongostore.Store
 	tokens  *token.Manager
+	metrics *metrics.Metrics
 	handler http.Handler
 
 	ln       net.Listener
@@ -206,13 +215,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.metrics = metrics.New(
+		func() float64 { return float64(hasher.InFlight()) },
+		func() float64 { return float64(hasher.Waiting()) },
+	)
 	service := auth.NewService(m.store, m.tokens, hasher, auth.Config{
 		AccessTokenTTL:     m.Config.AccessTokenTTL,
 		RefreshTokenTTL:    m.Config.RefreshTokenTTL,
 		RefreshReuseGrace:  m.Config.RefreshReuseGrace,
 		SessionMaxLifetime: m.Config.SessionMaxLifetime,
 		LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
-	}, m.Now, m.Logger)
+	}, m.Now, m.Logger, m.metrics)
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
 	}
@@ -386,6 +399,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 		DepthLimit:      m.Config.DepthLimit,
 		Introspection:   m.Config.Introspection,
 		RateLimiter:     web.NewRateLimiter(m.Config.RateLimitIPPerMinute, m.Now),
+		Observe:         m.metrics.Operation,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /graphql", gql)
@@ -397,6 +411,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", web.Healthz)
 	mux.HandleFunc("GET /readyz", web.Readyz(m.readiness))
 	mux.HandleFunc("GET /.well-known/jwks.json", web.JWKS(m.tokens.JWKS()))
+	mux.Handle("GET /metrics", m.metrics.Handler())
 
 	crossOrigin, err := web.CrossOrigin(m.Config.ClientOrigins)
 	if err != nil {
@@ -405,7 +420,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	var h http.Handler = mux
 	h = crossOrigin(h)
 	h = web.CORS(m.Config.ClientOrigins)(h)
-	h = web.AccessLog(m.Logger)(h)
+	h = web.AccessLog(m.Logger, m.metrics.Request)(h)
 	h = web.RequestID(h)
 	return h, nil
 }

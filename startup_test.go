@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,7 +41,7 @@ func runMain(t *testing.T, env map[string]string) (*Main, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, newLogger(&syncBuffer{}))
+	m := NewMain(cfg, newLogger(&syncBuffer{}, "text", slog.LevelInfo))
 	err = m.Run(context.Background())
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m, err

@@ -32,6 +32,8 @@ type Options struct {
 	// RateLimiter limits login, register and refresh per client IP; nil
 	// disables it.
 	RateLimiter *web.RateLimiter
+	// Observe, when set, is told of every operation (for metrics).
+	Observe OperationObserver
 }
 
 // NewHandler returns the /graphql handler: JSON POST, and GET for queries
@@ -40,8 +42,8 @@ type Options struct {
 // each request and lets resolvers set cookies (web.Auth).
 func NewHandler(o Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: o.Resolver}))
-	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes})
-	srv.AddTransport(getTransport{})
+	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes, observe: o.Observe})
+	srv.AddTransport(getTransport{observe: o.Observe})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.SetDisableSuggestion(true)

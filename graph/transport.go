@@ -7,7 +7,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -27,6 +30,7 @@ const (
 // types and JSON-array batches (400), and never echoes a malformed body.
 type postTransport struct {
 	maxBody int64
+	observe OperationObserver
 }
 
 var _ graphql.Transport = postTransport{}
@@ -71,11 +75,13 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	}
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	execute(w, r, exec, params, false)
+	execute(w, r, exec, params, false, t.observe)
 }
 
 // getTransport is GraphQL over HTTP GET, for queries only (406 otherwise).
-type getTransport struct{}
+type getTransport struct {
+	observe OperationObserver
+}
 
 var _ graphql.Transport = getTransport{}
 
@@ -85,7 +91,7 @@ func (getTransport) Supports(r *http.Request) bool {
 }
 
 // Do reads the query string and executes the query.
-func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		web.WriteJSONError(w, http.StatusBadRequest, codeBadRequest, "Malformed query string")
@@ -108,23 +114,37 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		}
 	}
 	params.ReadTime.End = graphql.Now()
-	execute(w, r, exec, params, true)
+	execute(w, r, exec, params, true, t.observe)
 }
+
+// OperationObserver is told of each operation: its root fields (or
+// "invalid"), its outcome (ok, or the first error code) and its duration.
+type OperationObserver func(operation, outcome string, d time.Duration)
 
 // execute prepares and runs one operation. Request errors (parse,
 // validation, complexity) answer 422; a mutation over GET answers 406; an
 // operation that runs answers 200 whatever its errors.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queryOnly bool) {
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, queryOnly bool, observe OperationObserver) {
 	ctx := r.Context()
+	start := time.Now()
+	label := "invalid"
+	var resp *graphql.Response
+	defer func() {
+		if observe != nil && resp != nil {
+			observe(label, outcome(resp), time.Since(start))
+		}
+	}()
 	w.Header().Set("Content-Type", "application/json")
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
-		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
+		resp = exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs)
 		writeResponse(w, http.StatusUnprocessableEntity, resp)
 		return
 	}
+	label = operationLabel(opCtx.Operation, opCtx.Doc.Fragments)
+	web.SetOperation(ctx, logName(opCtx.Operation.Name, label))
 	if queryOnly && opCtx.Operation.Operation != ast.Query {
-		resp := &graphql.Response{Errors: gqlerror.List{{
+		resp = &graphql.Response{Errors: gqlerror.List{{
 			Message:    "GET requests only allow query operations",
 			Extensions: map[string]any{"code": codeBadRequest},
 		}}}
@@ -132,7 +152,59 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeResponse(w, http.StatusOK, responses(ctx))
+	resp = responses(ctx)
+	writeResponse(w, http.StatusOK, resp)
+}
+
+// outcome is "ok", or the first error's code.
+func outcome(resp *graphql.Response) string {
+	if len(resp.Errors) == 0 {
+		return "ok"
+	}
+	if code, ok := resp.Errors[0].Extensions["code"].(string); ok {
+		return code
+	}
+	return "error"
+}
+
+// operationLabel names an operation by its root fields ("me",
+// "login", "me+sessions"): bounded by the schema, unlike client-chosen
+// operation names, so it can label metrics.
+func operationLabel(op *ast.OperationDefinition, frags ast.FragmentDefinitionList) string {
+	var names []string
+	var collect func(ast.SelectionSet, map[string]bool)
+	collect = func(set ast.SelectionSet, seen map[string]bool) {
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				names = append(names, s.Name)
+			case *ast.InlineFragment:
+				collect(s.SelectionSet, seen)
+			case *ast.FragmentSpread:
+				if f := frags.ForName(s.Name); f != nil && !seen[s.Name] {
+					seen[s.Name] = true
+					collect(f.SelectionSet, seen)
+				}
+			}
+		}
+	}
+	collect(op.SelectionSet, map[string]bool{})
+	slices.Sort(names)
+	return strings.Join(slices.Compact(names), "+")
+}
+
+// logName is the operation's name for the access log: the client's name
+// when it is a plain identifier, else the root fields.
+func logName(clientName, label string) string {
+	if clientName == "" || len(clientName) > 64 {
+		return label
+	}
+	for _, c := range clientName {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return label
+		}
+	}
+	return clientName
 }
 
 func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {

@@ -58,6 +58,9 @@ func NewHasher(cost, concurrency, queue int) (*Hasher, error) {
 // InFlight returns how many hashes are running.
 func (h *Hasher) InFlight() int { return len(h.slots) }
 
+// Waiting returns how many hashes wait for a slot.
+func (h *Hasher) Waiting() int { return int(h.waiting.Load()) }
+
 // acquire takes a hashing slot: at once if one is free, else after waiting
 // in the queue (if it has room) for at most maxWait.
 func (h *Hasher) acquire(ctx context.Context) error {

@@ -42,14 +42,41 @@ type Service struct {
 	cfg    Config
 	now    func() time.Time
 	log    *slog.Logger
+	obs    Observer
 }
 
-// NewService returns a Service. now may be nil (time.Now).
-func NewService(store Store, tokens *token.Manager, hasher *Hasher, cfg Config, now func() time.Time, log *slog.Logger) *Service {
+// Observer is told of security events and database failures (for metrics).
+type Observer interface {
+	// AuthEvent counts an event: login, login_failed, login_throttled,
+	// refresh, refresh_reuse, logout, logout_all, register,
+	// password_changed, session_revoked.
+	AuthEvent(event string)
+	// DatabaseError counts a failed database call; unavailable is true when
+	// the database could not be reached in time.
+	DatabaseError(unavailable bool)
+}
+
+type noObserver struct{}
+
+func (noObserver) AuthEvent(string)   {}
+func (noObserver) DatabaseError(bool) {}
+
+// NewService returns a Service. now may be nil (time.Now), obs may be nil.
+func NewService(store Store, tokens *token.Manager, hasher *Hasher, cfg Config, now func() time.Time, log *slog.Logger, obs Observer) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, tokens: tokens, hasher: hasher, cfg: cfg, now: now, log: log}
+	if obs == nil {
+		obs = noObserver{}
+	}
+	return &Service{store: store, tokens: tokens, hasher: hasher, cfg: cfg, now: now, log: log, obs: obs}
+}
+
+// event logs a security event as a structured line (with the request id,
+// which the logger takes from ctx) and counts it.
+func (s *Service) event(ctx context.Context, level slog.Level, msg, event string, attrs ...any) {
+	s.obs.AuthEvent(event)
+	s.log.Log(ctx, level, msg, append([]any{"event", event}, attrs...)...)
 }
 
 // Client describes the device signing in, kept with its session.
@@ -80,11 +107,13 @@ func HashToken(t string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// storeErr turns a store failure into what a client may see: an outage
-// becomes ErrServiceUnavailable (the cause stays in the chain for the log);
-// anything else stays internal.
-func storeErr(op string, err error) error {
-	if errors.Is(err, ErrUnavailable) {
+// storeErr turns a store failure into what a client may see, and counts
+// it: an outage becomes ErrServiceUnavailable (the cause stays in the chain
+// for the log); anything else stays internal.
+func (s *Service) storeErr(op string, err error) error {
+	unavailable := errors.Is(err, ErrUnavailable)
+	s.obs.DatabaseError(unavailable)
+	if unavailable {
 		return fmt.Errorf("%s: %w: %w", op, ErrServiceUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -118,9 +147,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 		if ErrorCode(err) == CodeConflict {
 			return nil, err
 		}
-		return nil, storeErr("creating user", err)
+		return nil, s.storeErr("creating user", err)
 	}
-	s.log.InfoContext(ctx, "user registered", "event", "register", "user_id", u.ID)
+	s.event(ctx, slog.LevelInfo, "user registered", "register", "user_id", u.ID)
 	return u, nil
 }
 
@@ -146,7 +175,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, nil, storeErr("finding user", err)
+		return nil, nil, s.storeErr("finding user", err)
 	}
 	slot, err := s.hasher.Slot(ctx)
 	if err != nil {
@@ -167,7 +196,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		return nil, nil, err
 	}
 	if !ok || u == nil {
-		s.log.InfoContext(ctx, "login failed", "event", "login_failed", "known_email", u != nil)
+		s.event(ctx, slog.LevelInfo, "login failed", "login_failed", "known_email", u != nil)
 		return nil, nil, ErrInvalidCredentials
 	}
 	if err := s.resetAttempts(ctx, email, attempts); err != nil {
@@ -187,23 +216,23 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	}
 	revoked, err := s.store.CreateSession(ctx, sess, MaxSessionsPerUser)
 	if err != nil {
-		return nil, nil, storeErr("creating session", err)
+		return nil, nil, s.storeErr("creating session", err)
 	}
 	for _, id := range revoked {
-		s.log.InfoContext(ctx, "session revoked", "event", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
+		s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
 	}
 	tokens, err := s.issue(ctx, u.ID, sess.ID, sess.ExpiresAt, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.log.InfoContext(ctx, "login succeeded", "event", "login", "user_id", u.ID, "session_id", sess.ID)
+	s.event(ctx, slog.LevelInfo, "login succeeded", "login", "user_id", u.ID, "session_id", sess.ID)
 	return u, tokens, nil
 }
 
 // throttled returns the RATE_LIMITED error for a throttle delay, and logs it.
 func (s *Service) throttled(ctx context.Context, d time.Duration) error {
 	secs := RetryAfterSeconds(d)
-	s.log.InfoContext(ctx, "login throttled", "event", "login_throttled", "retry_after", secs)
+	s.event(ctx, slog.LevelInfo, "login throttled", "login_throttled", "retry_after", secs)
 	return &Error{Code: CodeRateLimited, Message: "Too many failed attempts; try again later", RetryAfter: secs}
 }
 
@@ -214,7 +243,7 @@ func (s *Service) throttleCheck(ctx context.Context, email string) (LoginAttempt
 	}
 	attempts, err := s.store.LoginAttempts(ctx, email)
 	if err != nil {
-		return LoginAttempts{}, storeErr("reading login attempts", err)
+		return LoginAttempts{}, s.storeErr("reading login attempts", err)
 	}
 	if d := s.cfg.LoginThrottle.Delay(attempts, s.now()); d > 0 {
 		return LoginAttempts{}, s.throttled(ctx, d)
@@ -239,7 +268,7 @@ func (s *Service) countAttempt(ctx context.Context, email string, cur LoginAttem
 		next.Seq = cur.Seq + 1
 		taken, isTaken, err := s.store.AppendLoginAttempts(ctx, email, next, now)
 		if err != nil {
-			return cur, storeErr("counting login attempt", err)
+			return cur, s.storeErr("counting login attempt", err)
 		}
 		if !isTaken {
 			return next, nil
@@ -257,7 +286,7 @@ func (s *Service) resetAttempts(ctx context.Context, email string, cur LoginAtte
 	for range maxAppendTries {
 		taken, isTaken, err := s.store.AppendLoginAttempts(ctx, email, LoginAttempts{Seq: cur.Seq + 1}, s.now())
 		if err != nil {
-			return storeErr("resetting login attempts", err)
+			return s.storeErr("resetting login attempts", err)
 		}
 		if !isTaken {
 			return nil
@@ -292,7 +321,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	case errors.Is(err, ErrNotFound):
 		return nil, nil, fmt.Errorf("%w: token not issued by this server", ErrRefreshTokenInvalid)
 	case err != nil:
-		return nil, nil, storeErr("finding refresh token", err)
+		return nil, nil, s.storeErr("finding refresh token", err)
 	case rec.SessionID != claims.SessionID || rec.UserID != claims.Subject:
 		return nil, nil, fmt.Errorf("%w: token does not match its record", ErrRefreshTokenInvalid)
 	case !s.now().Before(rec.ExpiresAt):
@@ -307,14 +336,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	now := s.now().UTC()
 	first, spentAt, err := s.store.SpendRefreshToken(ctx, rec, now)
 	if err != nil {
-		return nil, nil, storeErr("spending refresh token", err)
+		return nil, nil, s.storeErr("spending refresh token", err)
 	}
 	if !first && now.Sub(spentAt) > s.cfg.RefreshReuseGrace {
 		if err := s.revoke(ctx, rec.SessionID, rec.UserID, ReasonReuse, now); err != nil {
 			return nil, nil, err
 		}
-		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "event", "refresh_reuse",
-			"user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spentAt)
+		s.event(ctx, slog.LevelWarn, "refresh token reuse detected; session revoked", "refresh_reuse", "user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spentAt)
 		return nil, nil, fmt.Errorf("%w: spent token presented again", ErrRefreshTokenInvalid)
 	}
 	tokens, err := s.issue(ctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
@@ -333,7 +361,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 		}
 		return nil, nil, err
 	}
-	s.log.InfoContext(ctx, "session refreshed", "event", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
+	s.event(ctx, slog.LevelInfo, "session refreshed", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
 	return u, tokens, nil
 }
 
@@ -355,7 +383,7 @@ func (s *Service) Logout(ctx context.Context, accessToken, refreshToken string) 
 		if err := s.revoke(ctx, t.sid, t.uid, ReasonLogout, now); err != nil {
 			return err
 		}
-		s.log.InfoContext(ctx, "logout", "event", "logout", "user_id", t.uid, "session_id", t.sid)
+		s.event(ctx, slog.LevelInfo, "logout", "logout", "user_id", t.uid, "session_id", t.sid)
 	}
 	return nil
 }
@@ -384,7 +412,7 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (*Identi
 func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 	revoked, err := s.store.SessionRevoked(ctx, c.SessionID)
 	if err != nil {
-		return nil, storeErr("checking session", err)
+		return nil, s.storeErr("checking session", err)
 	}
 	if revoked {
 		return nil, fmt.Errorf("%w: session revoked", ErrInvalidToken)
@@ -394,7 +422,7 @@ func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 	case errors.Is(err, ErrNotFound):
 		return nil, ErrUserGone
 	case err != nil:
-		return nil, storeErr("finding user", err)
+		return nil, s.storeErr("finding user", err)
 	case !u.Verified:
 		return nil, ErrNotVerified
 	}
@@ -406,7 +434,7 @@ func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 func (s *Service) revoke(ctx context.Context, sid, uid, reason string, now time.Time) error {
 	keep := now.Add(s.cfg.SessionMaxLifetime + token.Leeway)
 	if err := s.store.RevokeSession(ctx, sid, uid, reason, now, keep); err != nil {
-		return storeErr("revoking session", err)
+		return s.storeErr("revoking session", err)
 	}
 	return nil
 }
@@ -438,7 +466,7 @@ func (s *Service) issue(ctx context.Context, uid, sid string, sessionExpiresAt, 
 		SessionExpiresAt: sessionExpiresAt,
 	}
 	if err := s.store.SaveRefreshToken(ctx, rec); err != nil {
-		return nil, storeErr("saving refresh token", err)
+		return nil, s.storeErr("saving refresh token", err)
 	}
 	return &Tokens{IssuedAt: now, Access: access, AccessExpiresAt: accessExp, Refresh: refresh, RefreshExpiresAt: refreshExp}, nil
 }

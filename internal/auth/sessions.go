@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -19,7 +20,7 @@ const (
 func (s *Service) Sessions(ctx context.Context, id *Identity) ([]SessionInfo, error) {
 	live, err := s.store.LiveSessions(ctx, id.User.ID)
 	if err != nil {
-		return nil, storeErr("listing sessions", err)
+		return nil, s.storeErr("listing sessions", err)
 	}
 	out := make([]SessionInfo, 0, len(live))
 	for _, l := range live {
@@ -44,13 +45,13 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 	case errors.Is(err, ErrNotFound):
 		return false, nil
 	case err != nil:
-		return false, storeErr("finding session", err)
+		return false, s.storeErr("finding session", err)
 	case sess.UserID != id.User.ID || !sess.ExpiresAt.After(s.now()):
 		return false, nil
 	}
 	revoked, err := s.store.SessionRevoked(ctx, sessionID)
 	if err != nil {
-		return false, storeErr("checking session", err)
+		return false, s.storeErr("checking session", err)
 	}
 	if revoked {
 		return false, nil
@@ -58,7 +59,7 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 	if err := s.revoke(ctx, sessionID, id.User.ID, ReasonRevoked, s.now().UTC()); err != nil {
 		return false, err
 	}
-	s.log.InfoContext(ctx, "session revoked", "event", "session_revoked", "reason", ReasonRevoked, "user_id", id.User.ID, "session_id", sessionID)
+	s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonRevoked, "user_id", id.User.ID, "session_id", sessionID)
 	return true, nil
 }
 
@@ -73,7 +74,7 @@ func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
 	if err := s.revoke(ctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "all sessions revoked", "event", "logout_all", "user_id", id.User.ID, "sessions", n)
+	s.event(ctx, slog.LevelInfo, "all sessions revoked", "logout_all", "user_id", id.User.ID, "sessions", n)
 	return nil
 }
 
@@ -82,7 +83,7 @@ func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
 func (s *Service) revokeAll(ctx context.Context, userID, keep, reason string) (int, error) {
 	live, err := s.store.LiveSessions(ctx, userID)
 	if err != nil {
-		return 0, storeErr("listing sessions", err)
+		return 0, s.storeErr("listing sessions", err)
 	}
 	now := s.now().UTC()
 	n := 0
@@ -130,7 +131,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	if !ok {
-		s.log.InfoContext(ctx, "password change refused", "event", "login_failed", "user_id", u.ID)
+		s.event(ctx, slog.LevelInfo, "password change refused", "login_failed", "user_id", u.ID)
 		return InputError("currentPassword", "Current password is incorrect")
 	}
 	if err := s.resetAttempts(ctx, u.Email, attempts); err != nil {
@@ -141,12 +142,12 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	if err := s.store.SetPassword(ctx, u.ID, hash, s.now().UTC().Truncate(time.Millisecond)); err != nil {
-		return storeErr("setting password", err)
+		return s.storeErr("setting password", err)
 	}
 	n, err := s.revokeAll(ctx, u.ID, id.SessionID, ReasonPasswordChange)
 	if err != nil {
 		return fmt.Errorf("password changed, but other sessions were not all revoked: %w", err)
 	}
-	s.log.InfoContext(ctx, "password changed", "event", "password_changed", "user_id", u.ID, "sessions_revoked", n)
+	s.event(ctx, slog.LevelInfo, "password changed", "password_changed", "user_id", u.ID, "sessions_revoked", n)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -42,7 +43,7 @@ type Config struct {
 	// PreviousKeys verify tokens signed before a key rotation, and are
 	// published in the JWKS, until those tokens expire.
 	PreviousKeys []*token.Key
-	JWTIssuer  string
+	JWTIssuer    string
 
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
@@ -51,6 +52,9 @@ type Config struct {
 
 	ClientOrigins []string
 	AppEnv        string
+	// LogFormat is "text" or "json"; LogLevel the lowest level logged.
+	LogFormat     string
+	LogLevel      slog.Level
 	Playground    bool
 	Introspection bool
 
@@ -220,6 +224,14 @@ func Load(lookup Lookup) (Config, error) {
 		l.fail("APP_ENV", "%q is not one of development, test, production", c.AppEnv)
 	}
 	prod := c.AppEnv == EnvProduction
+
+	c.LogFormat = strings.ToLower(l.str("LOG_FORMAT", "text"))
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		l.fail("LOG_FORMAT", "%q is not text or json", c.LogFormat)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(l.str("LOG_LEVEL", "info"))); err != nil {
+		l.fail("LOG_LEVEL", "%q is not one of debug, info, warn, error", l.str("LOG_LEVEL", ""))
+	}
 
 	c.Host = l.str("HOST", "")
 	c.Port = l.integer("PORT", 8000, 0, 65535)

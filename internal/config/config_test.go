@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -79,6 +80,8 @@ func TestDefaults(t *testing.T) {
 		"BcryptQueue":        c.BcryptQueue == 64,
 		"TrustedProxies":     len(c.TrustedProxies) == 0,
 		"Addr":               c.Addr() == ":8000",
+		"LogFormat":          c.LogFormat == "text",
+		"LogLevel":           c.LogLevel == slog.LevelInfo,
 	}
 	for name, ok := range checks {
 		if !ok {
@@ -194,6 +197,8 @@ func TestInvalid(t *testing.T) {
 		{"PreviousKeyWeak", map[string]string{"JWT_PREVIOUS_PUBLIC_KEYS": weakPub}, "JWT_PREVIOUS_PUBLIC_KEYS", "512 bits"},
 		{"BcryptConcurrency", map[string]string{"BCRYPT_CONCURRENCY": "0"}, "BCRYPT_CONCURRENCY", "1 to"},
 		{"DepthLimit", map[string]string{"GRAPHQL_DEPTH_LIMIT": "1"}, "GRAPHQL_DEPTH_LIMIT", "2 to"},
+		{"LogFormat", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT", "text or json"},
+		{"LogLevel", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", "debug, info"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,10 +15,33 @@ import (
 // RequestIDHeader carries the request id in both directions.
 const RequestIDHeader = "X-Request-ID"
 
+// requestInfo is what the access log learns about a request while it is
+// served.
+type requestInfo struct {
+	id        string
+	operation string
+}
+
 // RequestIDFromContext returns the request's id, or "".
 func RequestIDFromContext(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// SetOperation names the request's GraphQL operation in its access line.
+func SetOperation(ctx context.Context, name string) {
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		info.operation = name
+	}
+}
+
+func operationFromContext(ctx context.Context) string {
+	if info, ok := ctx.Value(requestIDKey).(*requestInfo); ok {
+		return info.operation
+	}
+	return ""
 }
 
 // validRequestID accepts a client's id only when it is short and plain, so
@@ -50,7 +73,7 @@ func RequestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx := context.WithValue(r.Context(), requestIDKey, &requestInfo{id: id})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -77,9 +100,23 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// AccessLog logs one line per request, and turns a panic that escaped the
-// handler into a logged 500.
-func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// Routes are the paths that metrics name; every other path is "other", so
+// that scanners cannot create unbounded label values.
+var Routes = []string{"/graphql", "/", "/api/healthchecker", "/healthz", "/readyz", "/.well-known/jwks.json", "/metrics"}
+
+func routeOf(path string) string {
+	for _, r := range Routes {
+		if path == r {
+			return r
+		}
+	}
+	return "other"
+}
+
+// AccessLog logs one line per request (request id, GraphQL operation,
+// status, duration), reports it to observe when not nil, and turns a panic
+// that escaped the handler into a logged 500.
+func AccessLog(log *slog.Logger, observe func(route string, status int)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -94,12 +131,23 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 						WriteJSONError(rec, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
 					}
 				}
-				log.InfoContext(r.Context(), "request",
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK // nothing written: net/http answers 200
+				}
+				attrs := []any{
 					"method", r.Method,
 					"path", r.URL.Path,
-					"status", rec.status,
-					"duration_ms", float64(time.Since(start).Microseconds())/1000,
-				)
+					"status", status,
+					"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				}
+				if op := operationFromContext(r.Context()); op != "" {
+					attrs = append(attrs, "operation", op)
+				}
+				log.InfoContext(r.Context(), "request", attrs...)
+				if observe != nil {
+					observe(routeOf(r.URL.Path), status)
+				}
 			}()
 			next.ServeHTTP(rec, r)
 		})

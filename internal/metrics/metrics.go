@@ -1,0 +1,108 @@
+// Package metrics exposes the server's Prometheus metrics: GraphQL
+// operations and their latency, HTTP requests, security events, password
+// hashing, and database errors.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Events lists the security events counted from the start (at zero), so
+// that dashboards see them before the first occurrence.
+var Events = []string{
+	"login", "login_failed", "login_throttled", "refresh", "refresh_reuse",
+	"logout", "logout_all", "register", "password_changed", "session_revoked",
+}
+
+// Metrics holds the collectors on a registry of their own.
+type Metrics struct {
+	reg        *prometheus.Registry
+	operations *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	dbErrors   *prometheus.CounterVec
+}
+
+// New registers the collectors. hashing and waiting report the password
+// hashes running and queued.
+func New(hashing, waiting func() float64) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_graphql_operations_total",
+			Help: "GraphQL operations by their root fields and outcome (ok, or the first error code).",
+		}, []string{"operation", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gqlauth_graphql_operation_duration_seconds",
+			Help:    "GraphQL operation latency by root fields.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_auth_events_total",
+			Help: "Security events: logins, failures, throttling, refreshes, reuse detected, logouts.",
+		}, []string{"event"}),
+		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_database_errors_total",
+			Help: "Failed database calls: unavailable (not reached in time) or other.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(
+		m.operations, m.latency, m.requests, m.events, m.dbErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gqlauth_password_hashes_in_flight",
+			Help: "Password hashes (bcrypt) running now.",
+		}, hashing),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gqlauth_password_hashes_waiting",
+			Help: "Password hashes waiting for a slot.",
+		}, waiting),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	for _, e := range Events {
+		m.events.WithLabelValues(e)
+	}
+	for _, k := range []string{"unavailable", "other"} {
+		m.dbErrors.WithLabelValues(k)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// AuthEvent counts a security event (auth.Observer).
+func (m *Metrics) AuthEvent(event string) { m.events.WithLabelValues(event).Inc() }
+
+// DatabaseError counts a failed database call (auth.Observer).
+func (m *Metrics) DatabaseError(unavailable bool) {
+	kind := "other"
+	if unavailable {
+		kind = "unavailable"
+	}
+	m.dbErrors.WithLabelValues(kind).Inc()
+}
+
+// Operation records a GraphQL operation.
+func (m *Metrics) Operation(operation, outcome string, d time.Duration) {
+	m.operations.WithLabelValues(operation, outcome).Inc()
+	m.latency.WithLabelValues(operation).Observe(d.Seconds())
+}
+
+// Request records an HTTP request.
+func (m *Metrics) Request(route string, status int) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+}
