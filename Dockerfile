@@ -6,8 +6,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# The embedded database (FerretDB over SQLite) is pure Go: no cgo needed.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/gqlauth . \
+# Production images leave the embedded database (FerretDB over SQLite) out and
+# need DATABASE_URL; build with --build-arg GO_TAGS= to keep it (it is pure Go,
+# no cgo either way).
+ARG GO_TAGS=noembedded
+RUN CGO_ENABLED=0 go build -tags "$GO_TAGS" -trimpath -ldflags="-s -w" -o /out/gqlauth . \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -33,7 +33,6 @@ import (
 	"github.com/gqlauth/gqlauth/graph"
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/config"
-	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/metrics"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
 	"github.com/gqlauth/gqlauth/internal/token"
@@ -168,7 +167,7 @@ type Main struct {
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 
-	db      *embedded.DB
+	db      embeddedDB
 	store   *mongostore.Store
 	tokens  *token.Manager
 	metrics *metrics.Metrics
@@ -259,7 +258,7 @@ func (m *Main) openStore(ctx, bg context.Context) error {
 	uri := m.Config.DatabaseURL
 	if m.Config.Embedded() {
 		dir := filepath.Join(m.Config.DataDir, "db")
-		db, err := embedded.Start(embedded.Options{Dir: dir})
+		db, err := startEmbedded(dir)
 		if err != nil {
 			return err
 		}
@@ -322,7 +321,7 @@ func (m *Main) prepareDatabase(ctx context.Context) error {
 		return err
 	}
 	if m.db != nil {
-		if err := embedded.IndexIDLookups(ctx, m.db.Dir(), m.Config.DatabaseName); err != nil {
+		if err := prepareEmbedded(ctx, m.db, m.Config.DatabaseName); err != nil {
 			return err
 		}
 	}
