@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -178,6 +179,7 @@ type Main struct {
 	serveErr chan error
 	ready    atomic.Bool
 
+	bg     context.Context    // background work runs until Close
 	cancel context.CancelFunc // stops background work
 	wg     sync.WaitGroup
 
@@ -197,7 +199,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Now = time.Now
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
+	m.bg, m.cancel = bg, cancel
 	defer func() {
 		if err != nil {
 			_ = m.Close(context.Background())
@@ -247,8 +249,34 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.serveErr <- err
 		}
 	}()
+	if m.Config.PprofAddr != "" {
+		m.startPprof()
+	}
 	m.Logger.Info("listening", "addr", m.ln.Addr().String(), "graphql", "/graphql", "playground", m.Config.Playground)
 	return nil
+}
+
+// startPprof serves the runtime profiles on the (loopback) DEBUG_PPROF_ADDR.
+func (m *Main) startPprof() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: m.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.Logger.Warn("serving profiles (DEBUG_PPROF_ADDR)", "addr", m.Config.PprofAddr)
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("profile server failed", "err", err.Error())
+		}
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		<-m.bg.Done()
+		_ = srv.Close()
+	}()
 }
 
 // openStore starts the embedded database when DATABASE_URL is unset, opens
@@ -304,7 +332,7 @@ func (m *Main) openStore(ctx, bg context.Context) error {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.store.RunSweeper(bg, mongostore.SweepInterval)
+		m.store.RunSweeper(bg, mongostore.SweepFirst, mongostore.SweepInterval)
 	}()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -80,6 +81,8 @@ type Config struct {
 	BcryptQueue          int
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// PprofAddr, when set, serves net/http/pprof there (debugging only).
+	PprofAddr string
 }
 
 // Production reports whether APP_ENV is production.
@@ -311,6 +314,13 @@ func Load(lookup Lookup) (Config, error) {
 	c.BcryptConcurrency = l.integer("BCRYPT_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
 	c.BcryptQueue = l.integer("BCRYPT_QUEUE", 64, 0, 100_000)
 	c.TrustedProxies = l.prefixes("TRUSTED_PROXIES")
+	c.PprofAddr = l.str("DEBUG_PPROF_ADDR", "")
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			l.fail("DEBUG_PPROF_ADDR", "%q must be a loopback address such as 127.0.0.1:6060 (profiles expose internals)", c.PprofAddr)
+		}
+	}
 
 	if l.err != nil {
 		return Config{}, l.err

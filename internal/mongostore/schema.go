@@ -112,8 +112,12 @@ func (s *Store) adoptUsersWithoutClaims(ctx context.Context) error {
 	return nil
 }
 
-// SweepInterval is how often RunSweeper runs Sweep.
-const SweepInterval = 10 * time.Minute
+// SweepInterval is how often RunSweeper runs Sweep, and SweepFirst how long
+// after start it runs the first time.
+const (
+	SweepInterval = 10 * time.Minute
+	SweepFirst    = time.Minute
+)
 
 // Sweep deletes documents past their expires_at: sessions past their
 // lifetime, revocation records no token can need any more, and expired
@@ -131,26 +135,35 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// RunSweeper runs Sweep at once and then every interval until ctx ends,
-// logging failures. Sweeping at start matters: a server restarted more often
-// than the interval would otherwise never sweep.
-func (s *Store) RunSweeper(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// SweepTimeout bounds one sweep. On FerretDB a sweep reads whole
+// collections, which takes longer than a request's database timeout.
+const SweepTimeout = 5 * time.Minute
+
+// RunSweeper runs Sweep after first (so that it does not compete with
+// start-up traffic) and then every interval until ctx ends, logging
+// failures. A first sweep soon after start matters: a server restarted more
+// often than the interval would otherwise never sweep.
+func (s *Store) RunSweeper(ctx context.Context, first, interval time.Duration) {
+	wait := time.NewTimer(first)
+	defer wait.Stop()
 	for {
-		n, err := s.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-wait.C:
+		}
+		start := time.Now()
+		sweepCtx, cancel := context.WithTimeout(ctx, SweepTimeout)
+		n, err := s.Sweep(sweepCtx)
+		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			s.log.WarnContext(ctx, "sweep failed", "err", err.Error())
 		default:
-			s.log.DebugContext(ctx, "sweep done", "deleted", n)
+			s.log.DebugContext(ctx, "sweep done", "deleted", n, "took", time.Since(start).String())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		wait.Reset(interval)
 	}
 }
