@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strconv"
@@ -99,4 +100,27 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 	b.ReportMetric(pct(flood, 0.99), "flood-p99-ms")
 	b.ReportMetric(pct(flood, 0.99)/pct(idle, 0.99), "p99-ratio")
 	b.Logf("login outcomes during the flood: %v", codes)
+}
+
+// BenchmarkMeHandler measures one `me` through the whole handler (middleware,
+// GraphQL, token check, two look-ups on the embedded database) without the
+// network, with allocations:
+//
+//	go test -run '^$' -bench MeHandler -benchmem
+func BenchmarkMeHandler(b *testing.B) {
+	s := startServer(b, serverOptions{env: map[string]string{"LOG_LEVEL": "warn"}})
+	_, p := s.signedIn("bench-handler@example.com")
+	h := s.Handler()
+	body := `{"query":"query Me { me { id email name } }"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+p.AccessToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), `"errors"`) {
+			b.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+	}
 }

@@ -1,7 +1,8 @@
 // Command bench measures the server under closed-loop load and compares it
 // with its store's own limit.
 //
-//	go run ./bench                       # seeds ./bench-data once, then about 50 s
+//	go run ./bench -rounds 1             # seeds ./bench-data once, then about 45 s
+//	go run ./bench                       # 3 interleaved rounds, medians: about 2 minutes
 //	go run ./bench -c 64 -d 60s -loads me-bearer -floors=false
 //	go run ./bench -url http://localhost:8000   # a running server (no RSS, no floors)
 //
@@ -17,6 +18,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,6 +67,7 @@ type options struct {
 	logLevel   string
 	bin        string
 	pprof      string
+	rounds     int
 }
 
 func main() {
@@ -81,6 +84,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the server")
 	flag.StringVar(&o.bin, "bin", "", "server binary (default: go build the repository)")
 	flag.StringVar(&o.pprof, "pprof", "", "DEBUG_PPROF_ADDR for the server (e.g. 127.0.0.1:6060), to profile it during the run")
+	flag.IntVar(&o.rounds, "rounds", 3, "run the loads and floors this many times, interleaved, and report the median round of each (the machine's speed drifts)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -137,24 +141,47 @@ func run(o options) error {
 	}
 
 	fmt.Printf("database: %s\n", counts(ctx, store))
-	fmt.Printf("load: %d clients, %v each, closed loop; server %s, LOG_LEVEL=%s, BCRYPT_COST=%d\n\n", o.clients, o.duration, srv.base, o.logLevel, o.bcryptCost)
-	fmt.Println(header())
-	results := map[string]result{}
+	fmt.Printf("load: %d clients, %v each, closed loop, median of %d interleaved rounds; server %s, LOG_LEVEL=%s, BCRYPT_COST=%d\n\n",
+		o.clients, o.duration, o.rounds, srv.base, o.logLevel, o.bcryptCost)
+	type named struct {
+		name string
+		fn   func(*benchClient) error
+	}
+	var plan []named
 	for _, name := range strings.Split(o.loads, ",") {
-		load, ok := serverLoads[strings.TrimSpace(name)]
+		name = strings.TrimSpace(name)
+		load, ok := serverLoads[name]
 		if !ok {
 			return fmt.Errorf("unknown load %q", name)
 		}
-		r := measure(name, clients, o.duration, srv.pid, func(c *benchClient) error { return load(srv.base, c) })
-		results[name] = r
-		fmt.Println(r.row())
+		plan = append(plan, named{name, func(c *benchClient) error { return load(srv.base, c) }})
 	}
 	if o.floors {
 		for _, name := range []string{"floor-me", "floor-refresh"} {
-			r := measure(name, clients, o.duration, srv.pid, func(c *benchClient) error { return floorLoads[name](ctx, store, c) })
-			results[name] = r
-			fmt.Println(r.row())
+			plan = append(plan, named{name, func(c *benchClient) error { return floorLoads[name](ctx, store, c) }})
 		}
+	}
+	rounds := map[string][]result{}
+	for r := range o.rounds {
+		for _, p := range plan {
+			res := measure(p.name, clients, o.duration, srv.pid, p.fn)
+			rounds[p.name] = append(rounds[p.name], res)
+			fmt.Fprintf(os.Stderr, "round %d: %s\n", r+1, res.row())
+		}
+	}
+	fmt.Println(header())
+	results := map[string]result{}
+	for _, p := range plan {
+		all := rounds[p.name]
+		slices.SortFunc(all, func(a, b result) int { return cmp.Compare(a.rate(), b.rate()) })
+		med := all[len(all)/2]
+		for _, r := range all { // peak RSS over every round
+			med.peakRSS = max(med.peakRSS, r.peakRSS)
+		}
+		results[p.name] = med
+		fmt.Println(med.row())
+	}
+	if o.floors {
 		fmt.Println()
 		ratio := func(a, b string) {
 			if ra, rb := results[a], results[b]; ra.n > 0 && rb.n > 0 {
@@ -493,7 +520,8 @@ type result struct {
 	firstErr error
 	elapsed  time.Duration
 	lat      []time.Duration
-	peakRSS  int64 // KiB
+	peakRSS  int64   // KiB
+	rss      []int64 // KiB, sampled every 10 s
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -511,6 +539,13 @@ func header() string {
 
 func (r result) row() string {
 	s := fmt.Sprintf("%-14s %10.0f %9s %9s %9s %7d %10s", r.name, r.rate(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), r.errors, mib(r.peakRSS))
+	if len(r.rss) > 2 {
+		var parts []string
+		for _, kb := range r.rss {
+			parts = append(parts, mib(kb))
+		}
+		s += "  RSS every 10 s: " + strings.Join(parts, ", ")
+	}
 	if r.firstErr != nil {
 		s += "  first error: " + r.firstErr.Error()
 	}
@@ -534,13 +569,18 @@ func measure(name string, clients []*benchClient, d time.Duration, pid int, fn f
 	stop := make(chan struct{})
 	var peak atomic.Int64
 	sampled := make(chan struct{})
+	var series []int64
 	go func() {
 		defer close(sampled)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
-		for {
-			if kb := procKB(pid, "VmRSS"); kb > peak.Load() {
+		for i := 0; ; i++ {
+			kb := procKB(pid, "VmRSS")
+			if kb > peak.Load() {
 				peak.Store(kb)
+			}
+			if i%100 == 0 {
+				series = append(series, kb)
 			}
 			select {
 			case <-stop:
@@ -584,6 +624,7 @@ func measure(name string, clients []*benchClient, d time.Duration, pid int, fn f
 	r.n = len(r.lat)
 	slices.Sort(r.lat)
 	r.peakRSS = peak.Load()
+	r.rss = append(series, procKB(pid, "VmRSS"))
 	return r
 }
 

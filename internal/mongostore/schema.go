@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -164,6 +165,9 @@ func (s *Store) RunSweeper(ctx context.Context, first, interval time.Duration) {
 		default:
 			s.log.DebugContext(ctx, "sweep done", "deleted", n, "took", time.Since(start).String())
 		}
+		// On FerretDB a sweep reads whole collections into memory; give that
+		// memory back now rather than keep the process at its peak.
+		debug.FreeOSMemory()
 		wait.Reset(interval)
 	}
 }

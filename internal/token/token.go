@@ -2,10 +2,12 @@ package token
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -64,6 +66,51 @@ type Manager struct {
 	algs    []string        // the algorithms of the known keys
 	now     func() time.Time
 	jwks    []byte
+	cache   verified
+}
+
+// verified remembers tokens whose signature and header checked out, so that
+// a token presented again (every request of a session presents the same
+// access token) skips the public-key operation and the JSON parsing. Only
+// what cannot change is cached: the times are checked again on every use,
+// and revocation is never the token's business (the caller checks the
+// session).
+type verified struct {
+	mu sync.Mutex
+	m  map[[32]byte]verifiedEntry
+}
+
+type verifiedEntry struct {
+	kind   Kind
+	claims Claims
+	nbf    time.Time
+}
+
+// maxVerified bounds the cache (about 200 bytes an entry).
+const maxVerified = 10_000
+
+func (v *verified) get(key [32]byte) (verifiedEntry, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.m[key]
+	return e, ok
+}
+
+func (v *verified) put(key [32]byte, e verifiedEntry) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[[32]byte]verifiedEntry)
+	}
+	if len(v.m) >= maxVerified {
+		for k := range v.m { // map order is random: drop about a tenth
+			delete(v.m, k)
+			if len(v.m) < maxVerified*9/10 {
+				break
+			}
+		}
+	}
+	v.m[key] = e
 }
 
 // NewManager returns a Manager that signs with signing (which must have a
@@ -152,6 +199,17 @@ func (m *Manager) Verify(kind Kind, s string) (Claims, error) {
 	if len(s) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalid, MaxTokenBytes)
 	}
+	key := sha256.Sum256([]byte(s))
+	if e, ok := m.cache.get(key); ok && e.kind == kind {
+		now := m.now()
+		switch {
+		case !now.Before(e.claims.ExpiresAt.Add(Leeway)):
+			return Claims{}, fmt.Errorf("%w: token is expired", ErrInvalid)
+		case now.Add(Leeway).Before(e.nbf) || now.Add(Leeway).Before(e.claims.IssuedAt):
+			return Claims{}, fmt.Errorf("%w: token is not valid yet", ErrInvalid)
+		}
+		return e.claims, nil
+	}
 	var c jwtClaims
 	_, err := jwt.ParseWithClaims(s, &c, func(t *jwt.Token) (any, error) {
 		return m.keyFor(kind, t)
@@ -171,13 +229,19 @@ func (m *Manager) Verify(kind Kind, s string) (Claims, error) {
 	if c.Subject == "" || c.SessionID == "" || c.ID == "" || c.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing sub, sid, jti or iat", ErrInvalid)
 	}
-	return Claims{
+	claims := Claims{
 		Subject:   c.Subject,
 		SessionID: c.SessionID,
 		ID:        c.ID,
 		IssuedAt:  c.IssuedAt.Time,
 		ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+	}
+	var nbf time.Time
+	if c.NotBefore != nil {
+		nbf = c.NotBefore.Time
+	}
+	m.cache.put(key, verifiedEntry{kind: kind, claims: claims, nbf: nbf})
+	return claims, nil
 }
 
 // keyFor picks the verification key from the header: the kind's typ, no

@@ -296,3 +296,27 @@ func TestDevKeyIsKeptWithMode0600(t *testing.T) {
 		t.Fatal("the second call returned another key")
 	}
 }
+
+// TestVerifyCacheStillChecksTime verifies a token, then moves the clock past
+// its expiry: the remembered signature does not keep it valid.
+func TestVerifyCacheStillChecksTime(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	m := newManager(t, newKey(t, token.ES256), clock)
+	s, err := m.Sign(token.Access, token.Claims{Subject: "u", SessionID: "u.1", IssuedAt: now, ExpiresAt: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time from the cache
+		if _, err := m.Verify(token.Access, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Verify(token.Refresh, s); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("an access token verified as a refresh token from the cache: %v", err)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := m.Verify(token.Access, s); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("an expired token verified from the cache: %v", err)
+	}
+}

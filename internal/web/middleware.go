@@ -135,6 +135,12 @@ func AccessLog(log *slog.Logger, observe func(route string, status int)) func(ht
 				if status == 0 {
 					status = http.StatusOK // nothing written: net/http answers 200
 				}
+				if observe != nil {
+					observe(routeOf(r.URL.Path), status)
+				}
+				if !log.Enabled(r.Context(), slog.LevelInfo) {
+					return
+				}
 				attrs := []any{
 					"method", r.Method,
 					"path", r.URL.Path,
@@ -145,9 +151,6 @@ func AccessLog(log *slog.Logger, observe func(route string, status int)) func(ht
 					attrs = append(attrs, "operation", op)
 				}
 				log.InfoContext(r.Context(), "request", attrs...)
-				if observe != nil {
-					observe(routeOf(r.URL.Path), status)
-				}
 			}()
 			next.ServeHTTP(rec, r)
 		})
