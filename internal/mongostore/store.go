@@ -102,6 +102,8 @@ func Open(o Options) (*Store, error) {
 		SetTimeout(o.Timeout).
 		SetServerSelectionTimeout(o.Timeout).
 		SetConnectTimeout(o.Timeout).
+		// Connections opened for a burst are closed after a minute idle.
+		SetMaxConnIdleTime(time.Minute).
 		SetAppName("gqlauth")
 	client, err := mongo.Connect(opts)
 	if err != nil {

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/mongostore"
+)
+
+// process is the server binary running on a data folder.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+	done chan error
+}
+
+func startProcess(t *testing.T, bin, dataDir string, env ...string) *process {
+	t.Helper()
+	cmd := command(t, bin, append([]string{
+		"HOST=127.0.0.1", "PORT=0", "DATA_DIR=" + dataDir, "BCRYPT_COST=4",
+		"RATE_LIMIT_IP_PER_MINUTE=0", "JWT_PRIVATE_KEY=" + testKeys.priv,
+	}, env...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan error, 1)}
+	p.base = "http://" + waitForListening(t, stderr)
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // only if still running
+		<-p.done
+	})
+	return p
+}
+
+// post sends a GraphQL request and returns the response, its body and any
+// error, without failing the test (load goroutines call it).
+func post(hc *http.Client, base, query string, vars map[string]any, header http.Header) (*http.Response, *gqlResponse, error) {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(string(body)))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp, nil, fmt.Errorf("reading the body: %w", err)
+	}
+	g := &gqlResponse{HTTP: resp, Body: string(b)}
+	if err := json.Unmarshal(b, g); err != nil {
+		return resp, nil, fmt.Errorf("body is not JSON: %w: %q", err, b)
+	}
+	return resp, g, nil
+}
+
+func cookieOf(resp *http.Response, name string) string {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// TestCrashSafety kills the server (SIGKILL) during a storm of
+// registrations and logins, restarts it on the same data, and checks that
+// every user document is whole, no e-mail exists twice, every session
+// belongs to an existing user, and every refresh token that was answered
+// to a client still works.
+func TestCrashSafety(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	p := startProcess(t, bin, dataDir)
+
+	type answered struct{ email, refresh string }
+	var mu sync.Mutex
+	var registered []string
+	var logins []answered
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for n := 0; ; n++ {
+				email := fmt.Sprintf("storm-%d-%d@example.com", i, n)
+				_, g, err := post(hc, p.base, registerMutation, registerInput(email), nil)
+				if err != nil {
+					return // the server is gone
+				}
+				if g.code() != "" {
+					continue
+				}
+				mu.Lock()
+				registered = append(registered, email)
+				mu.Unlock()
+				resp, g, err := post(hc, p.base, loginMutation, map[string]any{"email": email, "password": testPassword}, nil)
+				if err != nil {
+					return
+				}
+				if g.code() == "" {
+					mu.Lock()
+					logins = append(logins, answered{email, cookieOf(resp, "refresh_token")})
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	<-p.done
+	p.done <- nil // for the cleanup
+	t.Logf("answered before the kill: %d registrations, %d logins", len(registered), len(logins))
+	if len(registered) < 20 || len(logins) < 20 {
+		t.Fatalf("the storm was too small to prove anything: %d registrations, %d logins", len(registered), len(logins))
+	}
+
+	p2 := startProcess(t, bin, dataDir)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	// Every answered refresh token still works (each is used once here).
+	for _, l := range logins {
+		_, g, err := post(hc, p2.base, refreshMutation, nil, http.Header{"Cookie": {"refresh_token=" + l.refresh}})
+		if err != nil || g.code() != "" {
+			t.Fatalf("the refresh token answered to %s was lost: %v %v", l.email, err, g)
+		}
+	}
+	// Every answered registration can sign in.
+	for _, email := range registered {
+		_, g, err := post(hc, p2.base, loginMutation, map[string]any{"email": email, "password": testPassword}, nil)
+		if err != nil || g.code() != "" {
+			t.Fatalf("the user %s was lost: %v %v", email, err, g)
+		}
+	}
+
+	// The documents themselves, read through the running server's database.
+	ctx := context.Background()
+	store, err := mongostore.Open(mongostore.Options{
+		URI:      "mongodb://" + url.PathEscape(filepath.Join(dataDir, "db", embedded.SocketName)) + "/",
+		Database: "fastapi",
+		Timeout:  10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	db := store.Database()
+	var users []bson.M
+	cur, err := db.Collection(mongostore.CollUsers).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.All(ctx, &users); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[bson.ObjectID]bool{}
+	emails := map[string]int{}
+	for _, u := range users {
+		for _, field := range []string{"name", "email", "password", "role", "photo", "verified", "created_at", "updated_at"} {
+			if _, ok := u[field]; !ok {
+				t.Fatalf("a user document lacks %s: %v", field, u)
+			}
+		}
+		if h, _ := u["password"].(string); !strings.HasPrefix(h, "$2a$") {
+			t.Fatalf("a user's password is not a bcrypt hash: %v", u)
+		}
+		ids[u["_id"].(bson.ObjectID)] = true
+		emails[u["email"].(string)]++
+	}
+	for e, n := range emails {
+		if n > 1 {
+			t.Fatalf("%s exists %d times", e, n)
+		}
+	}
+	var sessions []struct {
+		ID     string        `bson:"_id"`
+		UserID bson.ObjectID `bson:"user_id"`
+	}
+	cur, err = db.Collection(mongostore.CollSessions).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.All(ctx, &sessions); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if !ids[s.UserID] {
+			t.Fatalf("session %s belongs to no user", s.ID)
+		}
+	}
+	t.Logf("after the restart: %d users (all whole, e-mails unique), %d sessions (all with a user)", len(users), len(sessions))
+}
+
+// TestGracefulShutdownUnderLoad sends SIGTERM while 32 clients are busy:
+// every request the server accepted gets a complete answer, requests in
+// flight at the signal finish, and the process exits 0 within the
+// shutdown timeout.
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	bin := buildBinary(t)
+	p := startProcess(t, bin, filepath.Join(t.TempDir(), "data"), "BCRYPT_COST=10", "SHUTDOWN_TIMEOUT=10s")
+	hc := &http.Client{Timeout: 15 * time.Second}
+	_, _, err := post(hc, p.base, registerMutation, registerInput("busy@example.com"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, g, err := post(hc, p.base, loginMutation, map[string]any{"email": "busy@example.com", "password": testPassword}, nil)
+	if err != nil || g.code() != "" {
+		t.Fatalf("login: %v %v", err, g)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + cookieOf(resp, "access_token")}}
+
+	var signalled time.Time
+	var mu sync.Mutex
+	var completedAfter, refused int
+	var bad []string
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			c := &http.Client{Timeout: 15 * time.Second}
+			for {
+				start := time.Now()
+				var err error
+				var g *gqlResponse
+				var resp *http.Response
+				if i%4 == 0 { // a slower request: a login (bcrypt at cost 10)
+					resp, g, err = post(c, p.base, loginMutation, map[string]any{"email": "busy@example.com", "password": testPassword}, nil)
+				} else {
+					resp, g, err = post(c, p.base, meQuery, nil, bearer)
+				}
+				end := time.Now()
+				mu.Lock()
+				sig := signalled
+				switch {
+				case err != nil && resp == nil:
+					// Not accepted: the listener was closed, or an idle
+					// connection was closed as the request went out.
+					refused++
+					mu.Unlock()
+					return
+				case err != nil:
+					bad = append(bad, fmt.Sprintf("an answer was cut: %v", err))
+				case resp.StatusCode != http.StatusOK || g.code() != "":
+					bad = append(bad, fmt.Sprintf("an answer failed: %d %s", resp.StatusCode, g.Body))
+				case !sig.IsZero() && start.Before(sig) && end.After(sig):
+					completedAfter++ // in flight at the signal, and answered
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	mu.Lock()
+	signalled = time.Now()
+	mu.Unlock()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var exitErr error
+	select {
+	case exitErr = <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within SHUTDOWN_TIMEOUT (10 s) and a margin")
+	}
+	p.done <- exitErr // for the cleanup
+	exitedAfter := time.Since(signalled)
+	wg.Wait()
+	if exitErr != nil {
+		var ee *exec.ExitError
+		if errors.As(exitErr, &ee) {
+			t.Fatalf("exit status %d after SIGTERM, want 0", ee.ExitCode())
+		}
+		t.Fatal(exitErr)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%d bad answers, e.g. %s", len(bad), bad[0])
+	}
+	if completedAfter == 0 {
+		t.Fatal("no request in flight at the signal was completed")
+	}
+	t.Logf("exit 0 after %v; %d requests in flight at SIGTERM completed; %d clients refused afterwards",
+		exitedAfter.Round(time.Millisecond), completedAfter, refused)
+}
