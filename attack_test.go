@@ -300,6 +300,12 @@ func TestAttackSuite(t *testing.T) {
 		{name: "LoginViaInlineFragments", send: gql(`mutation { ... on Mutation { a: login(input: {email: "victim@example.com", password: "guess1guess"}) { accessToken } } b: login(input: {email: "victim@example.com", password: "guess2guess"}) { accessToken } }`, nil), want: validation, message: "At most one login"},
 		{name: "LoginAndRefresh", send: gql(`mutation { login(input: {email: "victim@example.com", password: "guess1guess"}) { accessToken } refresh { accessToken } }`, nil), want: validation, message: "At most one login"},
 		{name: "AliasedRegisters", send: gql(`mutation { a: register(input: {name: "A", email: "a1@example.com", password: "password123", passwordConfirm: "password123"}) { id } b: register(input: {name: "B", email: "b1@example.com", password: "password123", passwordConfirm: "password123"}) { id } }`, nil), want: validation, message: "At most one login"},
+		{name: "AliasedChangePassword", send: func(t *testing.T) outcome {
+			return outcomeOf(s.client().bearer(p.AccessToken).do(`mutation { a: changePassword(currentPassword: "guess1guess", newPassword: "newpassword1") b: changePassword(currentPassword: "guess2guess", newPassword: "newpassword1") }`, nil))
+		}, want: validation, message: "At most one changePassword"},
+		{name: "AliasedSessions", send: func(t *testing.T) outcome {
+			return outcomeOf(s.client().bearer(p.AccessToken).do(`{ a: sessions { id } b: sessions { id } }`, nil))
+		}, want: validation, message: "At most one sessions"},
 		{name: "AliasedRefreshes", send: func(t *testing.T) outcome {
 			c := s.client()
 			c.setCookie(web.CookieRefresh, refreshTok)
@@ -519,6 +525,7 @@ func TestAttackIPLimit(t *testing.T) {
 		}
 		expectCode(t, c.do(registerMutation, registerInput("ip2@example.com")), "RATE_LIMITED")
 		expectCode(t, c.do(refreshMutation, nil), "RATE_LIMITED")
+		expectCode(t, c.do(changePwdMutation, map[string]any{"c": testPassword, "n": newTestPassword}), "RATE_LIMITED")
 		if after := s.snapshot(t); !mapsEqual(before, after) {
 			t.Fatalf("limited requests wrote: %v -> %v", before, after)
 		}

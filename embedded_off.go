@@ -18,6 +18,6 @@ type embeddedDB interface {
 // the embedded database.
 var errNoEmbedded = errors.New("DATABASE_URL: required: this build has no embedded database (built with -tags noembedded)")
 
-func startEmbedded(string) (embeddedDB, error) { return nil, errNoEmbedded }
+func startEmbedded(string, bool) (embeddedDB, error) { return nil, errNoEmbedded }
 
 func prepareEmbedded(context.Context, embeddedDB, string) error { return errNoEmbedded }

@@ -16,9 +16,10 @@ type embeddedDB interface {
 	Stop()
 }
 
-// startEmbedded starts FerretDB over SQLite in dir.
-func startEmbedded(dir string) (embeddedDB, error) {
-	return embedded.Start(embedded.Options{Dir: dir})
+// startEmbedded starts FerretDB over SQLite in dir; durable makes every
+// commit wait for the disk (production).
+func startEmbedded(dir string, durable bool) (embeddedDB, error) {
+	return embedded.Start(embedded.Options{Dir: dir, Durable: durable})
 }
 
 // prepareEmbedded makes the embedded database's _id look-ups use an index.

@@ -118,3 +118,15 @@ type discardWriter struct{}
 func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// TestMetricsAddr moves /metrics off the public listener.
+func TestMetricsAddr(t *testing.T) {
+	s := startServer(t, serverOptions{env: map[string]string{"METRICS_ADDR": "127.0.0.1:0"}})
+	if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics on the public listener: %d, want 404", resp.StatusCode)
+	}
+	resp, body := get(t, "http://"+s.metricsAddr+"/metrics", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "gqlauth_auth_events_total") {
+		t.Fatalf("/metrics on METRICS_ADDR: %d", resp.StatusCode)
+	}
+}

@@ -181,10 +181,11 @@ type Main struct {
 	metrics *metrics.Metrics
 	handler http.Handler
 
-	ln       net.Listener
-	server   *http.Server
-	serveErr chan error
-	ready    atomic.Bool
+	ln          net.Listener
+	server      *http.Server
+	metricsAddr string
+	serveErr    chan error
+	ready       atomic.Bool
 
 	bg     context.Context    // background work runs until Close
 	cancel context.CancelFunc // stops background work
@@ -259,7 +260,37 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.PprofAddr != "" {
 		m.startPprof()
 	}
+	if m.Config.MetricsAddr != "" {
+		if err := m.startMetrics(); err != nil {
+			return err
+		}
+	}
 	m.Logger.Info("listening", "addr", m.ln.Addr().String(), "graphql", "/graphql", "playground", m.Config.Playground)
+	return nil
+}
+
+// startMetrics serves /metrics on METRICS_ADDR, a listener of its own.
+func (m *Main) startMetrics() error {
+	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.metricsAddr = ln.Addr().String()
+	m.Logger.Info("serving metrics", "addr", m.metricsAddr)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("metrics server failed", "err", err.Error())
+		}
+	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		<-m.bg.Done()
+		_ = srv.Close()
+	}()
 	return nil
 }
 
@@ -293,7 +324,7 @@ func (m *Main) openStore(ctx, bg context.Context) error {
 	uri := m.Config.DatabaseURL
 	if m.Config.Embedded() {
 		dir := filepath.Join(m.Config.DataDir, "db")
-		db, err := startEmbedded(dir)
+		db, err := startEmbedded(dir, m.Config.Production())
 		if err != nil {
 			return err
 		}
@@ -318,16 +349,22 @@ func (m *Main) openStore(ctx, bg context.Context) error {
 	m.store = store
 
 	err = m.prepareDatabase(ctx)
+	if err != nil && m.db != nil {
+		return fmt.Errorf("embedded database: %w", err)
+	}
+	var probeErr error
+	if err != nil {
+		// The driver reports a peer that is not MongoDB as a timeout or as a
+		// garbled reply, depending on what the peer does: ask it directly.
+		probeErr = mongostore.ProbeWire(ctx, uri, m.Config.DatabaseTimeout)
+	}
 	switch {
 	case err == nil:
-	case m.db != nil:
-		return fmt.Errorf("embedded database: %w", err)
+	case probeErr != nil:
+		return fmt.Errorf("DATABASE_URL: not a MongoDB server: %s", oneLine(probeErr))
 	case !mongostore.IsDown(err):
 		return fmt.Errorf("DATABASE_URL: the database refused us (check the address, user and password): %s", oneLine(err))
 	default:
-		if perr := mongostore.ProbeWire(ctx, uri, m.Config.DatabaseTimeout); perr != nil {
-			return fmt.Errorf("DATABASE_URL: not a MongoDB server: %s", oneLine(perr))
-		}
 		m.Logger.Warn("database is not reachable yet; serving, not ready, and retrying", "err", err.Error())
 		m.wg.Add(1)
 		go func() {
@@ -445,7 +482,9 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", web.Healthz)
 	mux.HandleFunc("GET /readyz", web.Readyz(m.readiness))
 	mux.HandleFunc("GET /.well-known/jwks.json", web.JWKS(m.tokens.JWKS()))
-	mux.Handle("GET /metrics", m.metrics.Handler())
+	if m.Config.MetricsAddr == "" {
+		mux.Handle("GET /metrics", m.metrics.Handler())
+	}
 
 	crossOrigin, err := web.CrossOrigin(m.Config.ClientOrigins)
 	if err != nil {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,4 +196,58 @@ func TestChangePassword(t *testing.T) {
 			t.Fatal("the change was not logged")
 		}
 	})
+}
+
+// TestChangePasswordRacingLogins signs in with the old password, over and
+// over, while the password changes: no session made with the old password
+// survives the change.
+func TestChangePasswordRacingLogins(t *testing.T) {
+	s := startServer(t, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0", "LOGIN_FAILURES_PER_ACCOUNT": "0"}})
+	owner, _ := s.signedIn("racer-pw@example.com")
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var stolen []string
+	var wg sync.WaitGroup
+	// At most 40 sign-ins in all, below the 50-session cap (which would
+	// otherwise revoke the owner's own session).
+	var left atomic.Int32
+	left.Store(40)
+	for range 4 {
+		wg.Go(func() {
+			hc := &http.Client{Timeout: 10 * time.Second}
+			for left.Add(-1) >= 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, r, err := post(hc, s.base, loginMutation, map[string]any{"email": "racer-pw@example.com", "password": testPassword}, nil)
+				if err != nil || r.code() != "" {
+					continue
+				}
+				var p authPayload
+				if err := json.Unmarshal(r.Data["login"], &p); err == nil {
+					mu.Lock()
+					stolen = append(stolen, p.AccessToken)
+					mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	expectOK(t, owner.do(changePwdMutation, map[string]any{"c": testPassword, "n": newTestPassword}))
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(stolen) == 0 {
+		t.Fatal("no login with the old password got through before the change: the race was not run")
+	}
+	for i, tok := range stolen {
+		if r := s.client().bearer(tok).do(meQuery, nil); r.code() != "UNAUTHENTICATED" {
+			t.Fatalf("session %d of %d made with the old password survived the change: %s", i+1, len(stolen), r.Body)
+		}
+	}
+	expectOK(t, owner.do(meQuery, nil))
+	t.Logf("%d sessions made with the old password, all refused after the change", len(stolen))
 }

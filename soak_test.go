@@ -127,7 +127,7 @@ func TestSoak(t *testing.T) {
 		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
 		t.Errorf("goroutines grew from %d to %d:\n%s", goroutinesBefore, goroutinesAfter, b.String())
 	}
-	if heapAfter > 2*heapBefore+8<<20 {
+	if heapAfter > 2*heapBefore+4<<20 {
 		t.Errorf("heap grew from %d KiB to %d KiB", heapBefore>>10, heapAfter>>10)
 	}
 }

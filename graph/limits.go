@@ -18,8 +18,17 @@ import (
 const ParserTokenLimit = 5000
 
 // signInFields are the mutations that cost a password hash or spend a
-// refresh token: one per operation, so that aliases cannot multiply them.
+// refresh token: one of them per operation, so that aliases cannot
+// multiply them; each counts toward the per-IP limit.
 var signInFields = map[string]bool{"login": true, "register": true, "refresh": true}
+
+// onceFields may each appear once per operation: changePassword costs two
+// password hashes (and counts toward the per-IP limit too); the others read
+// or write up to 50 sessions each.
+var onceFields = map[string]bool{"changePassword": true, "logoutAll": true, "revokeSession": true, "sessions": true}
+
+// ipLimitedFields count toward the per-IP limit.
+var ipLimitedFields = map[string]bool{"login": true, "register": true, "refresh": true, "changePassword": true}
 
 // validationRules returns gqlparser's rules plus the depth limit and the
 // one-sign-in-per-operation rule. Their errors are validation errors (422,
@@ -103,48 +112,53 @@ func (d *depthWalker) fragment(name string) int {
 }
 
 // oneSignInRule refuses an operation with more than one login, register or
-// refresh field, aliases and fragments included.
+// refresh field, or more than one of any onceFields field, aliases and
+// fragments included.
 func oneSignInRule(observers *core.Events, addError core.AddErrFunc) {
 	observers.OnOperation(func(walker *core.Walker, op *ast.OperationDefinition) {
-		if op.Operation != ast.Mutation {
-			return
+		counts := map[string]int{}
+		countRootFields(op.SelectionSet, walker.Document.Fragments, map[string]bool{}, counts)
+		signIns := 0
+		for name, n := range counts {
+			if signInFields[name] {
+				signIns += n
+			}
+			if onceFields[name] && n > 1 {
+				addError(core.Message("At most one %s per operation", name), core.At(op.Position))
+			}
 		}
-		if n := countSignIns(op.SelectionSet, walker.Document.Fragments, map[string]bool{}); n > 1 {
-			addError(
-				core.Message("At most one login, register or refresh per operation"),
-				core.At(op.Position),
-			)
+		if signIns > 1 {
+			addError(core.Message("At most one login, register or refresh per operation"), core.At(op.Position))
 		}
 	})
 }
 
-func countSignIns(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen map[string]bool) int {
-	n := 0
+// countRootFields counts the root fields of a selection by name, through
+// inline fragments and fragment spreads (a fragment spread twice is one
+// selection once merged, and is counted once).
+func countRootFields(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen map[string]bool, counts map[string]int) {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
-			if signInFields[s.Name] {
-				n++
-			}
+			counts[s.Name]++
 		case *ast.InlineFragment:
-			n += countSignIns(s.SelectionSet, frags, seen)
+			countRootFields(s.SelectionSet, frags, seen, counts)
 		case *ast.FragmentSpread:
 			if f := frags.ForName(s.Name); f != nil && !seen[s.Name] {
 				seen[s.Name] = true
-				n += countSignIns(f.SelectionSet, frags, seen)
+				countRootFields(f.SelectionSet, frags, seen, counts)
 			}
 		}
 	}
-	return n
 }
 
 // rateLimitSignIns returns root-field middleware that counts each login,
-// register and refresh against the client IP's limit.
+// register, refresh and changePassword against the client IP's limit.
 func rateLimitSignIns(l *web.RateLimiter) graphql.RootFieldMiddleware {
 	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 		// (RootFieldContext.Object holds the field's name, not its type.)
 		fc := graphql.GetRootFieldContext(ctx)
-		if fc == nil || !signInFields[fc.Field.Name] || graphql.GetOperationContext(ctx).Operation.Operation != ast.Mutation {
+		if fc == nil || !ipLimitedFields[fc.Field.Name] || graphql.GetOperationContext(ctx).Operation.Operation != ast.Mutation {
 			return next(ctx)
 		}
 		if ok, wait := l.Allow(web.FromContext(ctx).ClientIP); !ok {

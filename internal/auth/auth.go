@@ -90,9 +90,8 @@ type Store interface {
 	// SessionByID returns a session (revoked or not) or ErrNotFound.
 	SessionByID(ctx context.Context, id string) (*Session, error)
 	// LiveSessions returns the user's sessions that are neither revoked nor
-	// past their lifetime. It may read whole collections: it is not for the
-	// paths every request takes.
-	LiveSessions(ctx context.Context, userID string) ([]*Session, error)
+	// past their lifetime, newest first (at most maxPerUser).
+	LiveSessions(ctx context.Context, userID string, maxPerUser int) ([]*Session, error)
 	// TouchSession records that the session was used (a refresh).
 	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// SessionRevoked reports whether the session has been revoked.

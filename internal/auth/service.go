@@ -218,6 +218,18 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	if err != nil {
 		return nil, nil, s.storeErr("creating session", err)
 	}
+	// A password change may have landed between the check and the session:
+	// its sign-out of other sessions could then have missed this one.
+	// Check again, now that the session exists.
+	if again, err := s.store.UserByID(ctx, u.ID); err != nil || again.PasswordHash != u.PasswordHash {
+		if rerr := s.revoke(ctx, sess.ID, u.ID, ReasonPasswordChange, now); rerr != nil {
+			return nil, nil, rerr
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, nil, s.storeErr("checking user", err)
+		}
+		return nil, nil, ErrInvalidCredentials
+	}
 	for _, id := range revoked {
 		s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
 	}
@@ -419,6 +431,11 @@ func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 	)
 	go func() {
 		defer close(done)
+		defer func() { // not gqlgen's goroutine: its recovery does not reach here
+			if p := recover(); p != nil {
+				userErr = fmt.Errorf("finding user: panic: %v", p)
+			}
+		}()
 		u, userErr = s.store.UserByID(ctx, c.Subject)
 	}()
 	revoked, err := s.store.SessionRevoked(ctx, c.SessionID)

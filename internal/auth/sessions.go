@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// ErrPasswordChangedSessionsRemain tells the client that the new password
+// is in place but signing out the other sessions failed, so that it can
+// retry with logoutAll.
+var ErrPasswordChangedSessionsRemain = Errorf(CodeInternal, "Password changed, but signing out the other devices failed; retry with logoutAll")
+
 // Revocation reasons of the sessions API.
 const (
 	ReasonRevoked        = "revoked_by_user"
@@ -18,7 +23,7 @@ const (
 // Sessions returns the signed-in user's live sessions, newest first, with
 // the current one marked.
 func (s *Service) Sessions(ctx context.Context, id *Identity) ([]SessionInfo, error) {
-	live, err := s.store.LiveSessions(ctx, id.User.ID)
+	live, err := s.store.LiveSessions(ctx, id.User.ID, MaxSessionsPerUser)
 	if err != nil {
 		return nil, s.storeErr("listing sessions", err)
 	}
@@ -63,15 +68,13 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 	return true, nil
 }
 
-// LogoutAll revokes every live session of the user, the current one included.
+// LogoutAll revokes every live session of the user, the current one first.
 func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
-	n, err := s.revokeAll(ctx, id.User.ID, "", ReasonLogoutAll)
-	if err != nil {
+	if err := s.revoke(ctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
 		return err
 	}
-	// The current session is revoked even if listing missed it (e.g. a
-	// session created while the list was read).
-	if err := s.revoke(ctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
+	n, err := s.revokeAll(ctx, id.User.ID, id.SessionID, ReasonLogoutAll)
+	if err != nil {
 		return err
 	}
 	s.event(ctx, slog.LevelInfo, "all sessions revoked", "logout_all", "user_id", id.User.ID, "sessions", n)
@@ -81,7 +84,7 @@ func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
 // revokeAll revokes the user's live sessions except keep, and returns how
 // many it revoked.
 func (s *Service) revokeAll(ctx context.Context, userID, keep, reason string) (int, error) {
-	live, err := s.store.LiveSessions(ctx, userID)
+	live, err := s.store.LiveSessions(ctx, userID, MaxSessionsPerUser)
 	if err != nil {
 		return 0, s.storeErr("listing sessions", err)
 	}
@@ -114,7 +117,8 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	u := id.User
-	attempts, err := s.throttleCheck(ctx, u.Email)
+	email := NormalizeEmail(u.Email) // the login throttle's key
+	attempts, err := s.throttleCheck(ctx, email)
 	if err != nil {
 		return err
 	}
@@ -123,7 +127,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	defer slot.Release()
-	if attempts, err = s.countAttempt(ctx, u.Email, attempts); err != nil {
+	if attempts, err = s.countAttempt(ctx, email, attempts); err != nil {
 		return err
 	}
 	ok, err := slot.Check(u.PasswordHash, current)
@@ -134,19 +138,23 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		s.event(ctx, slog.LevelInfo, "password change refused", "login_failed", "user_id", u.ID)
 		return InputError("currentPassword", "Current password is incorrect")
 	}
-	if err := s.resetAttempts(ctx, u.Email, attempts); err != nil {
+	if err := s.resetAttempts(ctx, email, attempts); err != nil {
 		return err
 	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
 		return err
 	}
+	// The password first, then the sessions: a sign-in with the old password
+	// racing this either creates its session before the list below is read
+	// (and is revoked with the others), or finds the new hash when it checks
+	// again after creating its session (Login), and revokes it itself.
 	if err := s.store.SetPassword(ctx, u.ID, hash, s.now().UTC().Truncate(time.Millisecond)); err != nil {
 		return s.storeErr("setting password", err)
 	}
 	n, err := s.revokeAll(ctx, u.ID, id.SessionID, ReasonPasswordChange)
 	if err != nil {
-		return fmt.Errorf("password changed, but other sessions were not all revoked: %w", err)
+		return fmt.Errorf("%w: %w", ErrPasswordChangedSessionsRemain, err)
 	}
 	s.event(ctx, slog.LevelInfo, "password changed", "password_changed", "user_id", u.ID, "sessions_revoked", n)
 	return nil

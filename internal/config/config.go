@@ -83,6 +83,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// PprofAddr, when set, serves net/http/pprof there (debugging only).
 	PprofAddr string
+	// MetricsAddr, when set, serves /metrics there instead of on the main
+	// listener.
+	MetricsAddr string
 }
 
 // Production reports whether APP_ENV is production.
@@ -314,6 +317,12 @@ func Load(lookup Lookup) (Config, error) {
 	c.BcryptConcurrency = l.integer("BCRYPT_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
 	c.BcryptQueue = l.integer("BCRYPT_QUEUE", 64, 0, 100_000)
 	c.TrustedProxies = l.prefixes("TRUSTED_PROXIES")
+	c.MetricsAddr = l.str("METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			l.fail("METRICS_ADDR", "%q is not host:port, such as 127.0.0.1:9090", c.MetricsAddr)
+		}
+	}
 	c.PprofAddr = l.str("DEBUG_PPROF_ADDR", "")
 	if c.PprofAddr != "" {
 		host, _, err := net.SplitHostPort(c.PprofAddr)

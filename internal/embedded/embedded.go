@@ -43,6 +43,9 @@ type Options struct {
 	Addr string
 	// Logger receives FerretDB's own logs; nil discards them.
 	Logger *slog.Logger
+	// Durable makes every commit wait for the disk (SQLite
+	// synchronous=FULL); see Start.
+	Durable bool
 }
 
 // SocketName is the Unix socket's name in Dir.
@@ -80,20 +83,24 @@ func Start(o Options) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// WAL (FerretDB's default) with synchronous=NORMAL: a commit no longer
+	// waits for fsync, which more than doubled refresh throughput
+	// (BENCHMARKS.md). Committed data survives a crash of the process
+	// (kill -9); a crash of the OS or a power loss can lose the last
+	// commits, revocations and spent-token records among them (a logout
+	// could come undone). Durable keeps FULL, as production should.
+	synchronous := "normal"
+	if o.Durable {
+		synchronous = "full"
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener: listener,
 		Handler:  "sqlite",
-		// WAL (FerretDB's default) with synchronous=NORMAL: a commit no
-		// longer waits for fsync, which more than doubled refresh
-		// throughput (BENCHMARKS.md). Committed data survives a crash of
-		// the process (kill -9); only a crash of the OS or a power loss can
-		// lose the last commits.
-		//
 		// cache_size: FerretDB keeps up to 100 SQLite connections open,
 		// each with its own page cache (2 MiB by default), and a sweep's
 		// whole-collection reads fill them; the OS caches the file anyway,
 		// so 256 KiB a connection bounds memory at no measured cost.
-		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)&_pragma=cache_size(-256)",
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(" + synchronous + ")&_pragma=cache_size(-256)",
 		Logger:    logger,
 	})
 	if err != nil {

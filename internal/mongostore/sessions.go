@@ -2,12 +2,13 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
@@ -186,25 +187,44 @@ func (s *Store) TouchSession(ctx context.Context, sessionID string, at time.Time
 }
 
 // LiveSessions returns the user's sessions that are neither revoked nor past
-// their lifetime, newest first. It queries by user_id (indexed on MongoDB, a
-// scan on FerretDB) and reads each session's revocation by _id: it serves
-// the sessions list and sign-out of all devices, not every request.
-func (s *Store) LiveSessions(ctx context.Context, userID string) ([]*auth.Session, error) {
-	uid, err := bson.ObjectIDFromHex(userID)
-	if err != nil {
+// their lifetime, newest first. It reaches them by _id: the user's sign-in
+// counter gives the newest number n (probing past it when it lags), and only
+// sessions n-maxPerUser+1 … n can be live, since each sign-in revokes the
+// one maxPerUser numbers before it.
+func (s *Store) LiveSessions(ctx context.Context, userID string, maxPerUser int) ([]*auth.Session, error) {
+	if _, err := bson.ObjectIDFromHex(userID); err != nil {
 		return nil, auth.ErrNotFound
 	}
+	var c counterDoc
+	switch err := s.counters.FindOne(ctx, byID(userID)).Decode(&c); {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return nil, nil
+	case err != nil:
+		return nil, mapErr(err)
+	}
+	// The counter is a hint: look past it for sessions it missed.
+	newest := c.Seq
+	for range maxSeqProbes {
+		ok, err := s.exists(ctx, s.sessions, SessionID(userID, newest+1))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		newest++
+	}
 	now := s.now().UTC()
-	cur, err := s.sessions.Find(ctx, bson.D{{Key: "user_id", Value: uid}})
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapErr(err)
-	}
 	var live []*auth.Session
-	for _, d := range docs {
+	for n := newest; n >= 1 && n > newest-int64(maxPerUser); n-- {
+		var d sessionDoc
+		err := s.sessions.FindOne(ctx, byID(SessionID(userID, n))).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // swept, or a number a crashed sign-in never used
+		}
+		if err != nil {
+			return nil, mapErr(err)
+		}
 		if !d.ExpiresAt.After(now) {
 			continue
 		}
@@ -216,6 +236,5 @@ func (s *Store) LiveSessions(ctx context.Context, userID string) ([]*auth.Sessio
 			live = append(live, d.toAuth())
 		}
 	}
-	sort.Slice(live, func(i, j int) bool { return live[i].CreatedAt.After(live[j].CreatedAt) })
 	return live, nil
 }

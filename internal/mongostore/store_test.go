@@ -486,11 +486,50 @@ func TestLoginAttempts(t *testing.T) {
 	}
 }
 
+// liveIDs counts live sessions by a whole-collection scan, independently of
+// LiveSessions.
 func liveIDs(s *mongostore.Store, userID string) ([]string, error) {
-	live, err := s.LiveSessions(context.Background(), userID)
-	var ids []string
-	for _, l := range live {
-		ids = append(ids, l.ID)
-	}
-	return ids, err
+	return mongostore.ScanLiveSessions(context.Background(), s, userID)
 }
+
+// TestLiveSessionsByID checks the _id-based listing against a scan: after
+// more sign-ins than the cap, with a lagging counter, and with revocations.
+func TestLiveSessionsByID(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "window@example.com")
+	for range 8 {
+		if _, err := s.CreateSession(ctx, newSession(u), 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Revoke one of the newest, and leave the counter behind.
+	now := time.Now()
+	if err := s.RevokeSession(ctx, mongostore.SessionID(u.ID, 7), u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Database().Collection(mongostore.CollCounters).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 6}}}}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := s.LiveSessions(ctx, u.ID, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range live {
+		got = append(got, l.ID)
+	}
+	want, err := liveIDs(s, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, []string{mongostore.SessionID(u.ID, 8), mongostore.SessionID(u.ID, 6), mongostore.SessionID(u.ID, 5), mongostore.SessionID(u.ID, 4)}) || len(want) != len(got) {
+		t.Fatalf("LiveSessions = %v, scan = %v", got, want)
+	}
+	if none, err := s.LiveSessions(ctx, newUserID(), 5); err != nil || len(none) != 0 {
+		t.Fatalf("a user without sessions: %v, %v", none, err)
+	}
+}
+
+func newUserID() string { return bson.NewObjectID().Hex() }
