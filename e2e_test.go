@@ -558,26 +558,39 @@ func TestRefreshRacingLogout(t *testing.T) {
 	s := startServer(t, serverOptions{})
 	s.client().mustRegister("racer@example.com")
 	for range 10 {
-		c := s.client()
-		c.mustLogin("racer@example.com")
-		refresher, logouter := c.clone(), c.clone()
-		var refreshed, loggedOut *gqlResponse
-		var wg sync.WaitGroup
-		wg.Go(func() { refreshed = refresher.do(refreshMutation, nil) })
-		wg.Go(func() { loggedOut = logouter.do(logoutMutation, nil) })
-		wg.Wait()
-		expectOK(t, loggedOut)
-		if refreshed.code() == "" {
-			var p authPayload
-			refreshed.decode(t, "refresh", &p)
-			expectCode(t, refresher.bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
-			expectCode(t, refresher.do(refreshMutation, nil), "UNAUTHENTICATED")
-		} else {
-			expectCode(t, refreshed, "UNAUTHENTICATED")
-		}
-		expectCode(t, c.do(meQuery, nil), "UNAUTHENTICATED")
-		expectCode(t, c.do(refreshMutation, nil), "UNAUTHENTICATED")
+		raceRefreshAndLogout(t, s, s, "racer@example.com")
 	}
+}
+
+// raceRefreshAndLogout signs in on s1, then refreshes on s2 while logging
+// out on s1, at once: whatever the order, the session ends revoked and no
+// token the refresh returned works, on either instance.
+func raceRefreshAndLogout(t *testing.T, s1, s2 *testServer, email string) {
+	t.Helper()
+	c := s1.client()
+	c.mustLogin(email)
+	refresher, logouter := c.clone().withBase(s2.base), c.clone()
+	var refreshed, loggedOut *gqlResponse
+	var wg sync.WaitGroup
+	wg.Go(func() { refreshed = refresher.do(refreshMutation, nil) })
+	wg.Go(func() { loggedOut = logouter.do(logoutMutation, nil) })
+	wg.Wait()
+	expectOK(t, loggedOut)
+	if refreshed.code() == "" {
+		if refresher.cookie(web.CookieRefresh) == "" {
+			t.Fatal("a successful refresh set no cookie")
+		}
+		var p authPayload
+		refreshed.decode(t, "refresh", &p)
+		for _, s := range []*testServer{s1, s2} {
+			expectCode(t, s.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+		}
+		expectCode(t, refresher.withBase(s1.base).do(refreshMutation, nil), "UNAUTHENTICATED")
+	} else {
+		expectCode(t, refreshed, "UNAUTHENTICATED")
+	}
+	expectCode(t, c.do(meQuery, nil), "UNAUTHENTICATED")
+	expectCode(t, c.do(refreshMutation, nil), "UNAUTHENTICATED")
 }
 
 func TestLogout(t *testing.T) {

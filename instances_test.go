@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gqlauth/gqlauth/internal/embedded"
-	"github.com/gqlauth/gqlauth/internal/web"
 )
 
 // startPair starts one FerretDB listener and two server instances that share
@@ -131,25 +130,7 @@ func TestTwoInstances(t *testing.T) {
 	t.Run("RefreshRacingLogoutAcrossInstances", func(t *testing.T) {
 		a.client().mustRegister("race-pair@example.com")
 		for range 10 {
-			c := a.client()
-			c.mustLogin("race-pair@example.com")
-			refresher := c.clone().withBase(b.base)
-			logouter := c.clone()
-			var refreshed, loggedOut *gqlResponse
-			var wg sync.WaitGroup
-			wg.Go(func() { refreshed = refresher.do(refreshMutation, nil) })
-			wg.Go(func() { loggedOut = logouter.do(logoutMutation, nil) })
-			wg.Wait()
-			expectOK(t, loggedOut)
-			if refreshed.code() == "" {
-				if refresher.cookie(web.CookieRefresh) == "" {
-					t.Fatal("a successful refresh set no cookie")
-				}
-				var p authPayload
-				refreshed.decode(t, "refresh", &p)
-				expectCode(t, a.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
-				expectCode(t, refresher.withBase(a.base).do(refreshMutation, nil), "UNAUTHENTICATED")
-			}
+			raceRefreshAndLogout(t, a, b, "race-pair@example.com")
 		}
 	})
 }
