@@ -63,7 +63,7 @@ func NewHandler(o Options) http.Handler {
 	return web.Auth(o.Cookies, o.TrustedProxies)(srv)
 }
 
-// errInternal is what clients see for anything unexpected.
+// errInternalMessage is what clients see for anything unexpected.
 const errInternalMessage = "Internal server error"
 
 // errorPresenter maps domain errors to their codes and masks everything
