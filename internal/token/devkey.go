@@ -42,7 +42,7 @@ func LoadOrCreateDevKey(dir, alg string) (key crypto.Signer, path string, create
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, path, false, fmt.Errorf("creating %s: %w", dir, err)
 	}
-	// Write to a temporary file and rename, so that a crash never leaves a
+	// Write to a temporary file and link it into place, so that a crash never leaves a
 	// half-written key, and two processes starting at once agree on one key.
 	tmp, err := os.CreateTemp(dir, ".dev-jwt-*.tmp")
 	if err != nil {
