@@ -28,7 +28,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,8 +109,12 @@ func run(o options) error {
 	}
 	defer srv.stop()
 
+	uri, err := embedded.Locate(filepath.Join(data, "db"))
+	if err != nil {
+		return err
+	}
 	store, err := mongostore.Open(mongostore.Options{
-		URI:      "mongodb://" + url.PathEscape(filepath.Join(data, "db", embedded.SocketName)) + "/",
+		URI:      uri,
 		Database: database,
 		Timeout:  10 * time.Second,
 	})
@@ -360,7 +363,7 @@ func newClients(ctx context.Context, store *mongostore.Store, tokens *token.Mana
 	for i := range n {
 		u := i % len(seeded.Users)
 		sess := &auth.Session{UserID: seeded.Users[u], CreatedAt: now, ExpiresAt: now.Add(720 * time.Hour), UserAgent: "bench", IP: "127.0.0.1"}
-		if _, err := store.CreateSession(ctx, sess, auth.MaxSessionsPerUser); err != nil {
+		if _, err := store.CreateSession(ctx, sess); err != nil {
 			return nil, err
 		}
 		c := &benchClient{i: i, http: &http.Client{Transport: transport, Timeout: 30 * time.Second}, userID: seeded.Users[u], email: seeded.Emails[u], session: sess.ID}

@@ -19,17 +19,23 @@ type Resolver struct {
 }
 
 // signedIn sets the session cookies and returns the payload of login and
-// refresh.
+// refresh. Should the answer not reach the client, the tokens are undone
+// (see auth.Tokens.Undo).
 func signedIn(req *web.Request, u *auth.User, t *auth.Tokens) *model.AuthPayload {
 	req.SetSessionCookies(t.IssuedAt, t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
+	req.OnUndelivered(t.Undo)
 	return &model.AuthPayload{AccessToken: t.Access, AccessTokenExpiresAt: t.AccessExpiresAt, User: u}
 }
 
-// identity authenticates the request's access token.
+// identity authenticates the request's access token, once per request
+// whatever the number of fields that need it.
 func (r *Resolver) identity(ctx context.Context) (*auth.Identity, error) {
-	accessToken, err := web.FromContext(ctx).AccessToken()
-	if err != nil {
-		return nil, err
-	}
-	return r.Auth.Authenticate(ctx, accessToken)
+	req := web.FromContext(ctx)
+	return req.Identity(func() (*auth.Identity, error) {
+		accessToken, err := req.AccessToken()
+		if err != nil {
+			return nil, err
+		}
+		return r.Auth.Authenticate(ctx, accessToken)
+	})
 }

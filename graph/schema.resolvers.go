@@ -66,6 +66,7 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	req.ClearSessionCookies()
+	req.SignedOut()
 	return true, nil
 }
 
@@ -77,7 +78,9 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, 
 	}
 	ok, err := r.Auth.RevokeSession(ctx, who, id)
 	if ok && id == who.SessionID {
-		web.FromContext(ctx).ClearSessionCookies()
+		req := web.FromContext(ctx)
+		req.ClearSessionCookies()
+		req.SignedOut()
 	}
 	return ok, err
 }
@@ -91,7 +94,9 @@ func (r *mutationResolver) LogoutAll(ctx context.Context) (bool, error) {
 	if err := r.Auth.LogoutAll(ctx, who); err != nil {
 		return false, err
 	}
-	web.FromContext(ctx).ClearSessionCookies()
+	req := web.FromContext(ctx)
+	req.ClearSessionCookies()
+	req.SignedOut()
 	return true, nil
 }
 
@@ -101,7 +106,9 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	if err != nil {
 		return false, err
 	}
-	if err := r.Auth.ChangePassword(ctx, who, currentPassword, newPassword); err != nil {
+	err = r.Auth.ChangePassword(ctx, who, currentPassword, newPassword)
+	web.FromContext(ctx).ForgetIdentity() // the user has changed (or may have)
+	if err != nil {
 		return false, err
 	}
 	return true, nil

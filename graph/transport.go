@@ -153,7 +153,13 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
 	resp = responses(ctx)
-	writeResponse(w, http.StatusOK, resp)
+	if err := writeResponse(w, http.StatusOK, resp); err != nil || r.Context().Err() != nil {
+		// The client went away before the answer was written: undo what
+		// its resolvers changed for it (tokens it will never hold).
+		if req := web.FromContext(r.Context()); req != nil {
+			req.Undelivered()
+		}
+	}
 }
 
 // outcome is "ok", or the first error's code.
@@ -207,12 +213,17 @@ func logName(clientName, label string) string {
 	return clientName
 }
 
-func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) {
+// writeResponse writes the response; an error means it was not delivered.
+// (Small answers are buffered, so the caller also checks whether the
+// client has gone: net/http cancels the request's context when its
+// connection closes.)
+func writeResponse(w http.ResponseWriter, status int, resp *graphql.Response) error {
 	b, err := json.Marshal(resp)
 	if err != nil {
 		web.WriteJSONError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", errInternalMessage)
-		return
+		return err
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, err = w.Write(b)
+	return err
 }

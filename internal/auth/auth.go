@@ -84,22 +84,31 @@ type Store interface {
 	// SetPassword replaces the user's password hash.
 	SetPassword(ctx context.Context, userID, hash string, at time.Time) error
 
-	// CreateSession inserts s, assigning s.ID, and revokes the user's oldest
-	// sessions beyond maxPerUser. It returns the ids it revoked.
-	CreateSession(ctx context.Context, s *Session, maxPerUser int) (revoked []string, err error)
+	// CreateSession inserts s, assigning s.ID, and revokes the user's
+	// oldest sessions beyond the per-user cap (MaxSessionsPerUser). It
+	// returns the ids it revoked. When the session was inserted but the cap
+	// could not be applied it returns an error with s.ID set, so that the
+	// caller can revoke the session it will not hand out; the store applies
+	// the cap later (at the next sign-in, or in its sweep) either way.
+	CreateSession(ctx context.Context, s *Session) (revoked []string, err error)
 	// SessionByID returns a session (revoked or not) or ErrNotFound.
 	SessionByID(ctx context.Context, id string) (*Session, error)
-	// LiveSessions returns the user's sessions that are neither revoked nor
-	// past their lifetime, newest first (at most maxPerUser).
-	LiveSessions(ctx context.Context, userID string, maxPerUser int) ([]*Session, error)
+	// LiveSessions returns every session of the user that is neither
+	// revoked nor past its lifetime, newest first, however the sign-ins
+	// that made them ended.
+	LiveSessions(ctx context.Context, userID string) ([]*Session, error)
 	// TouchSession records that the session was used (a refresh).
 	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// SessionRevoked reports whether the session has been revoked.
 	SessionRevoked(ctx context.Context, sessionID string) (bool, error)
-	// RevokeSession marks the session revoked; revoking twice is not an
-	// error. keepUntil bounds how long the mark must be kept (no token of the
-	// session is valid after it).
-	RevokeSession(ctx context.Context, sessionID, userID, reason string, at, keepUntil time.Time) error
+	// RevokeSession marks the session revoked, for as long as any of its
+	// tokens could verify (its own expiry, not today's configuration). It
+	// returns false when it was already revoked.
+	RevokeSession(ctx context.Context, sessionID, userID, reason string, at time.Time) (bool, error)
+	// RevokeUserSessions revokes every live session of the user but keep
+	// ("" for none), as LiveSessions finds them, and returns the ids it
+	// revoked.
+	RevokeUserSessions(ctx context.Context, userID, keep, reason string, at time.Time) ([]string, error)
 
 	// SaveRefreshToken stores an issued refresh token's hash.
 	SaveRefreshToken(ctx context.Context, t *RefreshToken) error

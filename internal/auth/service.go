@@ -22,6 +22,10 @@ const (
 	ReasonLogout       = "logout"
 	ReasonReuse        = "refresh_token_reuse"
 	ReasonSessionLimit = "session_limit"
+	// ReasonSignInFailed: the sign-in made the session but failed after.
+	ReasonSignInFailed = "sign_in_failed"
+	// ReasonUndelivered: the client went away before receiving the tokens.
+	ReasonUndelivered = "undelivered"
 )
 
 // Config holds the service's lifetimes and login throttle.
@@ -31,6 +35,9 @@ type Config struct {
 	RefreshReuseGrace  time.Duration
 	SessionMaxLifetime time.Duration
 	LoginThrottle      LoginThrottle
+	// DatabaseTimeout bounds the writes that complete a state change,
+	// which run on after the client has gone (see detached); 0 means 5s.
+	DatabaseTimeout time.Duration
 }
 
 // Service implements the use cases. Resolvers call it and do nothing else
@@ -92,6 +99,32 @@ type Tokens struct {
 	AccessExpiresAt  time.Time
 	Refresh          string
 	RefreshExpiresAt time.Time
+
+	undo func()
+}
+
+// Undo reverts what issuing the tokens changed, for a client that never
+// received them (its connection closed before the answer was written): a
+// login's session is revoked, and a refresh's spent token is usable again,
+// so that the client's next refresh with it is not taken for reuse. It runs
+// under its own bounded context and logs a failure.
+func (t *Tokens) Undo() {
+	if t != nil && t.undo != nil {
+		t.undo()
+		t.undo = nil
+	}
+}
+
+// detached returns the context for the writes that complete a state change:
+// it keeps ctx's values (the request id, for logs) but not its
+// cancellation, so that a client that goes away half-way cannot leave the
+// change half done, and it is bounded by DatabaseTimeout.
+func (s *Service) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.cfg.DatabaseTimeout
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 // Identity is who an access token speaks for.
@@ -143,7 +176,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.store.CreateUser(wctx, u); err != nil {
 		if ErrorCode(err) == CodeConflict {
 			return nil, err
 		}
@@ -199,7 +234,11 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		s.event(ctx, slog.LevelInfo, "login failed", "login_failed", "known_email", u != nil)
 		return nil, nil, ErrInvalidCredentials
 	}
-	if err := s.resetAttempts(ctx, email, attempts); err != nil {
+	// From here on the sign-in writes; it finishes them even if the client
+	// goes away, so that nothing is left half done.
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.resetAttempts(wctx, email, attempts); err != nil {
 		return nil, nil, err
 	}
 	if !u.Verified {
@@ -214,15 +253,21 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		UserAgent: truncateUTF8(client.UserAgent, MaxUserAgentBytes),
 		IP:        client.IP,
 	}
-	revoked, err := s.store.CreateSession(ctx, sess, MaxSessionsPerUser)
+	revoked, err := s.store.CreateSession(wctx, sess)
 	if err != nil {
+		if sess.ID != "" {
+			s.revokeQuietly(wctx, sess.ID, u.ID, ReasonSignInFailed)
+		}
 		return nil, nil, s.storeErr("creating session", err)
+	}
+	for _, id := range revoked {
+		s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
 	}
 	// A password change may have landed between the check and the session:
 	// its sign-out of other sessions could then have missed this one.
 	// Check again, now that the session exists.
-	if again, err := s.store.UserByID(ctx, u.ID); err != nil || again.PasswordHash != u.PasswordHash {
-		if rerr := s.revoke(ctx, sess.ID, u.ID, ReasonPasswordChange, now); rerr != nil {
+	if again, err := s.store.UserByID(wctx, u.ID); err != nil || again.PasswordHash != u.PasswordHash {
+		if rerr := s.revoke(wctx, sess.ID, u.ID, ReasonPasswordChange, now); rerr != nil {
 			return nil, nil, rerr
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -230,15 +275,32 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		}
 		return nil, nil, ErrInvalidCredentials
 	}
-	for _, id := range revoked {
-		s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonSessionLimit, "user_id", u.ID, "session_id", id)
-	}
-	tokens, err := s.issue(ctx, u.ID, sess.ID, sess.ExpiresAt, now)
+	tokens, err := s.issue(wctx, u.ID, sess.ID, sess.ExpiresAt, now)
 	if err != nil {
+		s.revokeQuietly(wctx, sess.ID, u.ID, ReasonSignInFailed)
 		return nil, nil, err
+	}
+	undoCtx := context.WithoutCancel(ctx)
+	tokens.undo = func() {
+		ctx, cancel := s.detached(undoCtx)
+		defer cancel()
+		s.revokeQuietly(ctx, sess.ID, u.ID, ReasonUndelivered)
+	}
+	if ctx.Err() != nil {
+		tokens.Undo() // the client is gone: nobody holds these tokens
+		return nil, nil, fmt.Errorf("login: %w", ctx.Err())
 	}
 	s.event(ctx, slog.LevelInfo, "login succeeded", "login", "user_id", u.ID, "session_id", sess.ID)
 	return u, tokens, nil
+}
+
+// revokeQuietly revokes a session that the caller is abandoning (a sign-in
+// that failed half-way, or whose answer was never delivered) and logs a
+// failure instead of returning it.
+func (s *Service) revokeQuietly(ctx context.Context, sid, uid, reason string) {
+	if err := s.revoke(ctx, sid, uid, reason, s.now().UTC()); err != nil {
+		s.log.WarnContext(ctx, "could not revoke an abandoned session", "session_id", sid, "reason", reason, "err", err.Error())
+	}
 }
 
 // throttled returns the RATE_LIMITED error for a throttle delay, and logs it.
@@ -345,33 +407,49 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 		return nil, nil, err
 	}
 
+	// From the spend on, the refresh writes under its own context: a client
+	// that goes away must not leave its token spent and unreplaced.
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
 	now := s.now().UTC()
-	first, spentAt, err := s.store.SpendRefreshToken(ctx, rec, now)
+	first, spentAt, err := s.store.SpendRefreshToken(wctx, rec, now)
 	if err != nil {
 		return nil, nil, s.storeErr("spending refresh token", err)
 	}
 	if !first && now.Sub(spentAt) > s.cfg.RefreshReuseGrace {
-		if err := s.revoke(ctx, rec.SessionID, rec.UserID, ReasonReuse, now); err != nil {
+		if err := s.revoke(wctx, rec.SessionID, rec.UserID, ReasonReuse, now); err != nil {
 			return nil, nil, err
 		}
 		s.event(ctx, slog.LevelWarn, "refresh token reuse detected; session revoked", "refresh_reuse", "user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spentAt)
 		return nil, nil, fmt.Errorf("%w: spent token presented again", ErrRefreshTokenInvalid)
 	}
-	tokens, err := s.issue(ctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
-	if err == nil {
-		if terr := s.store.TouchSession(ctx, rec.SessionID, now); terr != nil {
-			s.log.WarnContext(ctx, "session last-used time not updated", "err", terr.Error())
-		}
-	}
-	if err != nil {
-		if first {
-			// The client keeps its old token: un-spend it, so that a retry
-			// after the grace window is not taken for reuse.
-			if rerr := s.store.UnspendRefreshToken(ctx, rec.Hash); rerr != nil {
-				s.log.WarnContext(ctx, "could not un-spend a refresh token after a failed refresh", "err", rerr.Error())
+	unspend := func() {}
+	if first {
+		// The client keeps its old token until it receives the new one:
+		// when it cannot (a failure here, or an answer never delivered),
+		// un-spend the old one, so that its retry after the grace window is
+		// not taken for reuse.
+		undoCtx := context.WithoutCancel(ctx)
+		unspend = func() {
+			ctx, cancel := s.detached(undoCtx)
+			defer cancel()
+			if err := s.store.UnspendRefreshToken(ctx, rec.Hash); err != nil {
+				s.log.WarnContext(ctx, "could not un-spend a refresh token whose replacement was not delivered", "err", err.Error())
 			}
 		}
+	}
+	tokens, err := s.issue(wctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
+	if err != nil {
+		unspend()
 		return nil, nil, err
+	}
+	if terr := s.store.TouchSession(wctx, rec.SessionID, now); terr != nil {
+		s.log.WarnContext(ctx, "session last-used time not updated", "err", terr.Error())
+	}
+	tokens.undo = unspend
+	if ctx.Err() != nil {
+		tokens.Undo() // the client is gone: it keeps its old token
+		return nil, nil, fmt.Errorf("refresh: %w", ctx.Err())
 	}
 	s.event(ctx, slog.LevelInfo, "session refreshed", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
 	return u, tokens, nil
@@ -391,8 +469,10 @@ func (s *Service) Logout(ctx context.Context, accessToken, refreshToken string) 
 		}
 	}
 	now := s.now().UTC()
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
 	for _, t := range targets {
-		if err := s.revoke(ctx, t.sid, t.uid, ReasonLogout, now); err != nil {
+		if err := s.revoke(wctx, t.sid, t.uid, ReasonLogout, now); err != nil {
 			return err
 		}
 		s.event(ctx, slog.LevelInfo, "logout", "logout", "user_id", t.uid, "session_id", t.sid)
@@ -458,11 +538,11 @@ func (s *Service) liveUser(ctx context.Context, c token.Claims) (*User, error) {
 	return u, nil
 }
 
-// revoke records the session's revocation for as long as any of its tokens
-// could still verify: no token outlives its session's absolute lifetime.
+// revoke records the session's revocation. The store keeps it for as long
+// as any of the session's tokens could verify: until the session's own
+// expiry, whatever the configuration says today.
 func (s *Service) revoke(ctx context.Context, sid, uid, reason string, now time.Time) error {
-	keep := now.Add(s.cfg.SessionMaxLifetime + token.Leeway)
-	if err := s.store.RevokeSession(ctx, sid, uid, reason, now, keep); err != nil {
+	if _, err := s.store.RevokeSession(ctx, sid, uid, reason, now); err != nil {
 		return s.storeErr("revoking session", err)
 	}
 	return nil

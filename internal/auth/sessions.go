@@ -23,7 +23,7 @@ const (
 // Sessions returns the signed-in user's live sessions, newest first, with
 // the current one marked.
 func (s *Service) Sessions(ctx context.Context, id *Identity) ([]SessionInfo, error) {
-	live, err := s.store.LiveSessions(ctx, id.User.ID, MaxSessionsPerUser)
+	live, err := s.store.LiveSessions(ctx, id.User.ID)
 	if err != nil {
 		return nil, s.storeErr("listing sessions", err)
 	}
@@ -54,15 +54,14 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 	case sess.UserID != id.User.ID || !sess.ExpiresAt.After(s.now()):
 		return false, nil
 	}
-	revoked, err := s.store.SessionRevoked(ctx, sessionID)
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
+	revoked, err := s.store.RevokeSession(wctx, sessionID, id.User.ID, ReasonRevoked, s.now().UTC())
 	if err != nil {
-		return false, s.storeErr("checking session", err)
+		return false, s.storeErr("revoking session", err)
 	}
-	if revoked {
-		return false, nil
-	}
-	if err := s.revoke(ctx, sessionID, id.User.ID, ReasonRevoked, s.now().UTC()); err != nil {
-		return false, err
+	if !revoked {
+		return false, nil // revoked before: not one of the live sessions
 	}
 	s.event(ctx, slog.LevelInfo, "session revoked", "session_revoked", "reason", ReasonRevoked, "user_id", id.User.ID, "session_id", sessionID)
 	return true, nil
@@ -70,10 +69,12 @@ func (s *Service) RevokeSession(ctx context.Context, id *Identity, sessionID str
 
 // LogoutAll revokes every live session of the user, the current one first.
 func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
-	if err := s.revoke(ctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.revoke(wctx, id.SessionID, id.User.ID, ReasonLogoutAll, s.now().UTC()); err != nil {
 		return err
 	}
-	n, err := s.revokeAll(ctx, id.User.ID, id.SessionID, ReasonLogoutAll)
+	n, err := s.revokeAll(wctx, id.User.ID, "", ReasonLogoutAll)
 	if err != nil {
 		return err
 	}
@@ -81,25 +82,14 @@ func (s *Service) LogoutAll(ctx context.Context, id *Identity) error {
 	return nil
 }
 
-// revokeAll revokes the user's live sessions except keep, and returns how
-// many it revoked.
+// revokeAll revokes every live session of the user except keep, wherever
+// the sign-ins that made them ended, and returns how many it revoked.
 func (s *Service) revokeAll(ctx context.Context, userID, keep, reason string) (int, error) {
-	live, err := s.store.LiveSessions(ctx, userID, MaxSessionsPerUser)
+	revoked, err := s.store.RevokeUserSessions(ctx, userID, keep, reason, s.now().UTC())
 	if err != nil {
-		return 0, s.storeErr("listing sessions", err)
+		return len(revoked), s.storeErr("revoking sessions", err)
 	}
-	now := s.now().UTC()
-	n := 0
-	for _, l := range live {
-		if l.ID == keep {
-			continue
-		}
-		if err := s.revoke(ctx, l.ID, userID, reason, now); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	return len(revoked), nil
 }
 
 // ChangePassword checks the current password (counted by the login
@@ -149,10 +139,12 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 	// racing this either creates its session before the list below is read
 	// (and is revoked with the others), or finds the new hash when it checks
 	// again after creating its session (Login), and revokes it itself.
-	if err := s.store.SetPassword(ctx, u.ID, hash, s.now().UTC().Truncate(time.Millisecond)); err != nil {
+	wctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.store.SetPassword(wctx, u.ID, hash, s.now().UTC().Truncate(time.Millisecond)); err != nil {
 		return s.storeErr("setting password", err)
 	}
-	n, err := s.revokeAll(ctx, u.ID, id.SessionID, ReasonPasswordChange)
+	n, err := s.revokeAll(wctx, u.ID, id.SessionID, ReasonPasswordChange)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPasswordChangedSessionsRemain, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
 // ScanLiveSessions returns the ids of the user's live sessions by reading
@@ -24,7 +26,7 @@ func ScanLiveSessions(ctx context.Context, s *Store, userID string) ([]string, e
 	}
 	var ids []string
 	for _, d := range docs {
-		if !d.ExpiresAt.After(time.Now()) {
+		if d.Placeholder || !d.ExpiresAt.After(time.Now()) {
 			continue
 		}
 		revoked, err := s.SessionRevoked(ctx, d.ID)
@@ -36,4 +38,38 @@ func ScanLiveSessions(ctx context.Context, s *Store, userID string) ([]string, e
 		}
 	}
 	return ids, nil
+}
+
+// SkipSessionNumber leaves what a sign-in that took its number and then
+// stopped (a crash, a timeout) leaves: the counter moved, nothing else.
+func SkipSessionNumber(ctx context.Context, s *Store, userID string) error {
+	_, err := s.nextSeq(ctx, userID)
+	return err
+}
+
+// CreateSessionWithoutCap leaves what a sign-in whose insert succeeded and
+// whose cap failed leaves: the session with the next number, the oldest
+// session not revoked and the floor not moved.
+func CreateSessionWithoutCap(ctx context.Context, s *Store, sess *auth.Session) error {
+	uid, err := bson.ObjectIDFromHex(sess.UserID)
+	if err != nil {
+		return err
+	}
+	c, err := s.nextSeq(ctx, sess.UserID)
+	if err != nil {
+		return err
+	}
+	_, err = s.insertSession(ctx, sess, uid, c.Seq)
+	return err
+}
+
+// InsertSessionFrom inserts the session as a sign-in that took number n
+// (and was slow) does.
+func InsertSessionFrom(ctx context.Context, s *Store, sess *auth.Session, n int64) error {
+	uid, err := bson.ObjectIDFromHex(sess.UserID)
+	if err != nil {
+		return err
+	}
+	_, err = s.insertSession(ctx, sess, uid, n)
+	return err
 }

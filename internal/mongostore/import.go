@@ -64,7 +64,8 @@ func (s *Store) ImportSessions(ctx context.Context, userIDs []string, perUser in
 				}
 			}
 		}
-		counters = append(counters, counterDoc{UserID: id, Seq: int64(perUser)})
+		low := int64(0)
+		counters = append(counters, counterDoc{UserID: id, Seq: int64(perUser), Low: &low})
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("importing sessions: %w", err)

@@ -123,6 +123,8 @@ const (
 // Sweep deletes documents past their expires_at: sessions past their
 // lifetime, revocation records no token can need any more, and expired
 // refresh tokens and their use records. It returns how many it deleted.
+// It then applies the session cap that sign-ins which stopped half-way
+// left undone (see the session numbering in sessions.go).
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	now := s.now().UTC()
 	var total int64
@@ -132,6 +134,9 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 			return total, fmt.Errorf("sweeping %s: %w", name, mapErr(err))
 		}
 		total += res.DeletedCount
+	}
+	if _, err := s.repairCaps(ctx); err != nil {
+		return total, fmt.Errorf("applying session caps: %w", err)
 	}
 	return total, nil
 }

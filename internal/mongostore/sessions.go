@@ -14,8 +14,49 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
-// maxSeqProbes bounds how far CreateSession looks past a stale counter.
-const maxSeqProbes = 1000
+// Session numbering. A user's n-th sign-in creates the session
+// "<user id>.<n>"; the _id index gives each number to one session. The
+// per-user counter document holds two hints:
+//
+//   - seq, the latest number handed out: CreateSession probes past it when
+//     it lags (FerretDB loses concurrent increments), and look-ups probe
+//     past it for sessions it missed;
+//   - low, a floor: every number at or below it is closed, that is its
+//     session is revoked or past its lifetime, or it holds a placeholder so
+//     that no session can ever take it. Only sessions above low can be
+//     live, so listing and revoking every session of a user reads the
+//     numbers low+1 … newest by _id.
+//
+// A completed sign-in n closes every number in (low, n-cap] and then moves
+// low up to n-cap, so a user keeps at most cap live sessions. A sign-in that
+// stops half-way (a crash, a database timeout) leaves low where it was: its
+// stray sessions stay above the floor, where listing and revoke-all still
+// find them, until the next sign-in or the sweep closes them. Losing an
+// update of low (FerretDB's updates are not atomic) only leaves the floor
+// lower, which costs reads, never correctness: low is written only after the
+// numbers below it were closed, and a closed number stays closed.
+
+// Bounds of the numbering's look-ups.
+const (
+	// maxSeqProbes bounds how far CreateSession looks past a stale counter.
+	maxSeqProbes = 1000
+	// maxSeqGap is how many missing numbers in a row end the search for
+	// the newest session: a sign-in that took a number and stopped before
+	// inserting leaves a gap, and a lost increment can put the counter
+	// below it.
+	maxSeqGap = 4
+	// maxScanNumbers bounds how many numbers one listing reads below the
+	// newest; the floor is normally about cap below it.
+	maxScanNumbers = 1000
+	// placeholderTTL is how long a placeholder keeps its number from
+	// sessions. A sign-in inserts its session within a few database
+	// timeouts of taking its number; a much older number is never taken.
+	placeholderTTL = time.Hour
+	// revocationMargin is how much longer a revocation is kept than its
+	// session's own lifetime: more than the clock skew that token
+	// verification tolerates (token.Leeway).
+	revocationMargin = 5 * time.Minute
+)
 
 type sessionDoc struct {
 	ID         string        `bson:"_id"` // "<user id>.<n>"
@@ -26,6 +67,8 @@ type sessionDoc struct {
 	ExpiresAt  time.Time     `bson:"expires_at"`
 	UserAgent  string        `bson:"user_agent"`
 	IP         string        `bson:"ip"`
+	// Placeholder marks a number closed before any session took it.
+	Placeholder bool `bson:"placeholder,omitempty"`
 }
 
 func (d *sessionDoc) toAuth() *auth.Session {
@@ -44,11 +87,13 @@ func (d *sessionDoc) toAuth() *auth.Session {
 	}
 }
 
-// counterDoc counts a user's sign-ins. It is a hint: on FerretDB concurrent
-// increments can be lost, and CreateSession then probes past it.
+// counterDoc holds a user's numbering hints (see above). Low is nil in
+// counters written before the floor existed; such a user's floor is found
+// once by a query (legacyFloor).
 type counterDoc struct {
 	UserID string `bson:"_id"`
 	Seq    int64  `bson:"seq"`
+	Low    *int64 `bson:"low,omitempty"`
 }
 
 type revocationDoc struct {
@@ -66,19 +111,43 @@ func SessionID(userID string, n int64) string {
 
 // CreateSession numbers the session after the user's previous sign-ins and
 // inserts it; the _id index makes each number go to one session even when
-// the counter lags. The session maxPerUser numbers back is then revoked, so
-// a user keeps at most maxPerUser live sessions, the oldest revoked first.
+// the counter lags. It then closes the numbers that fall out of the
+// per-user cap, so that the user keeps at most SessionsPerUser live
+// sessions, the oldest revoked first.
 //
-// Returns the ids of sessions it revoked.
-func (s *Store) CreateSession(ctx context.Context, sess *auth.Session, maxPerUser int) ([]string, error) {
+// Returns the ids of sessions it revoked. When the session was inserted but
+// the cap could not be applied, it returns the error with sess.ID set: the
+// caller revokes the session it cannot hand out, and the next sign-in or
+// the sweep applies the cap.
+func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) ([]string, error) {
 	uid, err := bson.ObjectIDFromHex(sess.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("creating session: bad user id %q", sess.UserID)
 	}
-	seq, err := s.nextSeq(ctx, sess.UserID)
+	c, err := s.nextSeq(ctx, sess.UserID)
 	if err != nil {
 		return nil, err
 	}
+	seq, err := s.insertSession(ctx, sess, uid, c.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if seq != c.Seq {
+		// The counter lagged (lost increments): move it up so that the next
+		// sign-in does not probe again. Losing this update is harmless too.
+		_, _ = s.counters.UpdateOne(ctx, byID(sess.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}})
+	}
+	revoked, err := s.applyCap(ctx, sess.UserID, uid, c.Low, seq, sess.CreatedAt)
+	if err != nil {
+		return nil, fmt.Errorf("applying the session cap: %w", err)
+	}
+	return revoked, nil
+}
+
+// insertSession inserts the session with the first free number from seq on
+// (a taken or closed number is skipped), sets sess.ID and returns the
+// number.
+func (s *Store) insertSession(ctx context.Context, sess *auth.Session, uid bson.ObjectID, seq int64) (int64, error) {
 	doc := sessionDoc{
 		UserID:     uid,
 		CreatedAt:  sess.CreatedAt,
@@ -87,52 +156,186 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session, maxPerUse
 		UserAgent:  sess.UserAgent,
 		IP:         sess.IP,
 	}
-	start := seq
-	for ; seq < start+maxSeqProbes; seq++ {
-		doc.ID, doc.Seq = SessionID(sess.UserID, seq), seq
+	var err error
+	for n := seq; n < seq+maxSeqProbes; n++ {
+		doc.ID, doc.Seq = SessionID(sess.UserID, n), n
 		_, err = s.sessions.InsertOne(ctx, doc)
-		if err == nil || !isDuplicate(err) {
+		if err == nil {
+			sess.ID = doc.ID
+			return n, nil
+		}
+		if !isDuplicate(err) {
 			break
 		}
 	}
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	if seq != start {
-		// The counter lagged (lost increments): move it up so that the next
-		// sign-in does not probe again. Losing this update is harmless too.
-		_, _ = s.counters.UpdateOne(ctx, byID(sess.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}})
-	}
-	sess.ID = doc.ID
+	return 0, mapErr(err)
+}
 
-	if seq <= int64(maxPerUser) {
+// applyCap closes every number in (low, newest-cap] and raises the floor to
+// newest-cap. low nil means a counter from before the floor existed.
+func (s *Store) applyCap(ctx context.Context, userID string, uid bson.ObjectID, low *int64, newest int64, at time.Time) ([]string, error) {
+	top := newest - int64(s.perUser)
+	if top <= 0 {
 		return nil, nil
 	}
-	oldest := SessionID(sess.UserID, seq-int64(maxPerUser))
-	inserted, err := s.revoke(ctx, oldest, uid, auth.ReasonSessionLimit, sess.CreatedAt, sess.ExpiresAt)
+	floor, err := s.floor(ctx, userID, uid, low, at)
 	if err != nil {
 		return nil, err
 	}
-	if !inserted {
-		return nil, nil
+	var revoked []string
+	for n := floor + 1; n <= top; n++ {
+		id, err := s.closeNumber(ctx, userID, uid, n, at)
+		if err != nil {
+			return revoked, err
+		}
+		if id != "" {
+			revoked = append(revoked, id)
+		}
 	}
-	return []string{oldest}, nil
+	if top > floor {
+		if _, err := s.counters.UpdateOne(ctx, byID(userID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: top}}}}); err != nil {
+			return revoked, mapErr(err)
+		}
+	}
+	return revoked, nil
 }
 
-// nextSeq increments the user's sign-in counter and returns its new value.
-func (s *Store) nextSeq(ctx context.Context, userID string) (int64, error) {
-	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
-	inc := bson.D{{Key: "$inc", Value: bson.D{{Key: "seq", Value: int64(1)}}}}
-	var c counterDoc
-	err := s.counters.FindOneAndUpdate(ctx, byID(userID), inc, opts).Decode(&c)
-	if isDuplicate(err) {
-		// Two first sign-ins raced to create the counter; it exists now.
-		err = s.counters.FindOneAndUpdate(ctx, byID(userID), inc, opts).Decode(&c)
+// closeNumber makes sure the user's n-th session cannot be live: it revokes
+// the session, or, when no session has the number, inserts a placeholder
+// that keeps every future session from taking it. It returns the id of the
+// session it revoked, or "".
+func (s *Store) closeNumber(ctx context.Context, userID string, uid bson.ObjectID, n int64, at time.Time) (string, error) {
+	id := SessionID(userID, n)
+	for range 2 {
+		var d sessionDoc
+		err := s.sessions.FindOne(ctx, byID(id)).Decode(&d)
+		switch {
+		case err == nil:
+			if d.Placeholder || !d.ExpiresAt.After(at) {
+				return "", nil
+			}
+			inserted, err := s.insertRevocation(ctx, id, uid, auth.ReasonSessionLimit, at, d.ExpiresAt)
+			if err != nil || !inserted {
+				return "", err
+			}
+			return id, nil
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return "", mapErr(err)
+		}
+		_, err = s.sessions.InsertOne(ctx, sessionDoc{
+			ID: id, UserID: uid, Seq: n, CreatedAt: at, LastUsedAt: at,
+			ExpiresAt: at.Add(placeholderTTL), Placeholder: true,
+		})
+		if err == nil {
+			return "", nil
+		}
+		if !isDuplicate(err) {
+			return "", mapErr(err)
+		}
+		// A late sign-in took the number just now: revoke its session.
 	}
+	return "", fmt.Errorf("closing session number %d: too much contention", n)
+}
+
+// floor returns the user's floor, finding it for a counter written before
+// the floor existed.
+func (s *Store) floor(ctx context.Context, userID string, uid bson.ObjectID, low *int64, at time.Time) (int64, error) {
+	if low != nil {
+		return *low, nil
+	}
+	return s.legacyFloor(ctx, userID, uid, at)
+}
+
+// legacyFloor gives a counter written by an earlier release, which kept
+// no floor, its floor: it queries the user's sessions once (on FerretDB this
+// reads the whole collection) and migrates them (migrateFloor).
+func (s *Store) legacyFloor(ctx context.Context, userID string, uid bson.ObjectID, at time.Time) (int64, error) {
+	var c counterDoc
+	if err := s.counters.FindOne(ctx, byID(userID)).Decode(&c); err != nil {
+		return 0, mapErr(err)
+	}
+	if c.Low != nil {
+		return *c.Low, nil
+	}
+	cur, err := s.sessions.Find(ctx, bson.D{{Key: "user_id", Value: uid}}, sessionNumbersOnly)
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	return c.Seq, nil
+	var docs []sessionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return 0, mapErr(err)
+	}
+	return s.migrateFloor(ctx, c, docs, at)
+}
+
+// sessionNumbersOnly projects what migrateFloor reads of a session.
+var sessionNumbersOnly = options.Find().SetProjection(bson.D{
+	{Key: "_id", Value: 1}, {Key: "user_id", Value: 1}, {Key: "seq", Value: 1},
+	{Key: "expires_at", Value: 1}, {Key: "placeholder", Value: 1},
+})
+
+// migrateFloor sets the floor of a counter from an earlier release, given
+// all of the user's sessions. That release revoked the session the cap
+// numbers back at each sign-in but kept no floor, so a sign-in that stopped
+// half-way left a live session below the cap: those are revoked now, and
+// the floor is set at the cap. Numbers below it without a session were
+// taken long ago and are closed.
+func (s *Store) migrateFloor(ctx context.Context, c counterDoc, docs []sessionDoc, at time.Time) (int64, error) {
+	newest := c.Seq
+	for _, d := range docs {
+		newest = max(newest, d.Seq)
+	}
+	top := max(newest-int64(s.perUser), 0)
+	for _, d := range docs {
+		if d.Seq > top || d.Placeholder || !d.ExpiresAt.After(at) {
+			continue
+		}
+		if _, err := s.insertRevocation(ctx, d.ID, d.UserID, auth.ReasonSessionLimit, at, d.ExpiresAt); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := s.counters.UpdateOne(ctx, byID(c.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: top}}}}); err != nil {
+		return 0, mapErr(err)
+	}
+	return top, nil
+}
+
+// nextSeq increments the user's sign-in counter and returns it as updated.
+// A new counter starts with the floor at 0.
+func (s *Store) nextSeq(ctx context.Context, userID string) (counterDoc, error) {
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "seq", Value: int64(1)}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "low", Value: int64(0)}}},
+	}
+	var c counterDoc
+	err := s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts).Decode(&c)
+	if isDuplicate(err) {
+		// Two first sign-ins raced to create the counter; it exists now.
+		err = s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts).Decode(&c)
+	}
+	if err != nil {
+		return counterDoc{}, mapErr(err)
+	}
+	return c, nil
+}
+
+// newestNumber returns the highest session number in use, probing past the
+// counter's hint and over short gaps.
+func (s *Store) newestNumber(ctx context.Context, userID string, hint int64) (int64, error) {
+	newest := hint
+	for n, gap := hint+1, 0; gap < maxSeqGap && n <= hint+maxSeqProbes; n++ {
+		ok, err := s.exists(ctx, s.sessions, SessionID(userID, n))
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			newest, gap = n, 0
+		} else {
+			gap++
+		}
+	}
+	return newest, nil
 }
 
 // SessionRevoked reports whether a revocation of the session is recorded.
@@ -140,24 +343,35 @@ func (s *Store) SessionRevoked(ctx context.Context, sessionID string) (bool, err
 	return s.exists(ctx, s.revocations, sessionID)
 }
 
-// RevokeSession records the revocation. It is an insert, so no concurrent
-// write can undo it; revoking twice keeps the first record.
-func (s *Store) RevokeSession(ctx context.Context, sessionID, userID, reason string, at, keepUntil time.Time) error {
+// RevokeSession records the revocation, kept until the session's own
+// expiry (it reads the session to learn it). It is an insert, so no
+// concurrent write can undo it; it returns false when the session was
+// already revoked.
+func (s *Store) RevokeSession(ctx context.Context, sessionID, userID, reason string, at time.Time) (bool, error) {
 	uid, err := bson.ObjectIDFromHex(userID)
 	if err != nil {
-		return fmt.Errorf("revoking session: bad user id %q", userID)
+		return false, fmt.Errorf("revoking session: bad user id %q", userID)
 	}
-	_, err = s.revoke(ctx, sessionID, uid, reason, at, keepUntil)
-	return err
+	expires := at // a session that is gone has no token that still verifies
+	var d sessionDoc
+	switch err := s.sessions.FindOne(ctx, byID(sessionID)).Decode(&d); {
+	case err == nil:
+		expires = d.ExpiresAt
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, mapErr(err)
+	}
+	return s.insertRevocation(ctx, sessionID, uid, reason, at, expires)
 }
 
-func (s *Store) revoke(ctx context.Context, sessionID string, uid bson.ObjectID, reason string, at, keepUntil time.Time) (bool, error) {
+// insertRevocation inserts a revocation kept until the session's expiry
+// plus revocationMargin. It returns false when one was already recorded.
+func (s *Store) insertRevocation(ctx context.Context, sessionID string, uid bson.ObjectID, reason string, at, sessionExpiresAt time.Time) (bool, error) {
 	_, err := s.revocations.InsertOne(ctx, revocationDoc{
 		SessionID: sessionID,
 		UserID:    uid,
 		Reason:    reason,
 		RevokedAt: at,
-		ExpiresAt: keepUntil,
+		ExpiresAt: maxTime(sessionExpiresAt, at).Add(revocationMargin),
 	})
 	switch {
 	case err == nil:
@@ -175,6 +389,9 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, erro
 	if err := s.sessions.FindOne(ctx, byID(id)).Decode(&d); err != nil {
 		return nil, mapErr(err)
 	}
+	if d.Placeholder {
+		return nil, auth.ErrNotFound
+	}
 	return d.toAuth(), nil
 }
 
@@ -187,12 +404,15 @@ func (s *Store) TouchSession(ctx context.Context, sessionID string, at time.Time
 }
 
 // LiveSessions returns the user's sessions that are neither revoked nor past
-// their lifetime, newest first. It reaches them by _id: the user's sign-in
-// counter gives the newest number n (probing past it when it lags), and only
-// sessions n-maxPerUser+1 … n can be live, since each sign-in revokes the
-// one maxPerUser numbers before it.
-func (s *Store) LiveSessions(ctx context.Context, userID string, maxPerUser int) ([]*auth.Session, error) {
-	if _, err := bson.ObjectIDFromHex(userID); err != nil {
+// their lifetime, newest first. It reaches them by _id: the numbers above
+// the user's floor, up to the newest (see the numbering above).
+func (s *Store) LiveSessions(ctx context.Context, userID string) ([]*auth.Session, error) {
+	return s.liveSessions(ctx, userID, s.now().UTC())
+}
+
+func (s *Store) liveSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	uid, err := bson.ObjectIDFromHex(userID)
+	if err != nil {
 		return nil, auth.ErrNotFound
 	}
 	var c counterDoc
@@ -202,30 +422,25 @@ func (s *Store) LiveSessions(ctx context.Context, userID string, maxPerUser int)
 	case err != nil:
 		return nil, mapErr(err)
 	}
-	// The counter is a hint: look past it for sessions it missed.
-	newest := c.Seq
-	for range maxSeqProbes {
-		ok, err := s.exists(ctx, s.sessions, SessionID(userID, newest+1))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		newest++
+	floor, err := s.floor(ctx, userID, uid, c.Low, now)
+	if err != nil {
+		return nil, err
 	}
-	now := s.now().UTC()
+	newest, err := s.newestNumber(ctx, userID, c.Seq)
+	if err != nil {
+		return nil, err
+	}
 	var live []*auth.Session
-	for n := newest; n >= 1 && n > newest-int64(maxPerUser); n-- {
+	for n := newest; n > floor && n > newest-maxScanNumbers; n-- {
 		var d sessionDoc
 		err := s.sessions.FindOne(ctx, byID(SessionID(userID, n))).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // swept, or a number a crashed sign-in never used
+			continue // swept, or a number an interrupted sign-in never used
 		}
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		if !d.ExpiresAt.After(now) {
+		if d.Placeholder || !d.ExpiresAt.After(now) {
 			continue
 		}
 		revoked, err := s.SessionRevoked(ctx, d.ID)
@@ -237,4 +452,105 @@ func (s *Store) LiveSessions(ctx context.Context, userID string, maxPerUser int)
 		}
 	}
 	return live, nil
+}
+
+// RevokeUserSessions revokes every live session of the user except keep
+// ("" keeps none), wherever its number lies above the floor, and returns
+// the ids it revoked. Each revocation is kept until its session's expiry.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep, reason string, at time.Time) ([]string, error) {
+	uid, err := bson.ObjectIDFromHex(userID)
+	if err != nil {
+		return nil, auth.ErrNotFound
+	}
+	live, err := s.liveSessions(ctx, userID, at)
+	if err != nil {
+		return nil, err
+	}
+	var revoked []string
+	for _, l := range live {
+		if l.ID == keep {
+			continue
+		}
+		inserted, err := s.insertRevocation(ctx, l.ID, uid, reason, at, l.ExpiresAt)
+		if err != nil {
+			return revoked, err
+		}
+		if inserted {
+			revoked = append(revoked, l.ID)
+		}
+	}
+	return revoked, nil
+}
+
+// repairCaps applies the session cap of every user whose floor lags more
+// than the cap behind the newest number (what a sign-in that stopped
+// half-way left), and gives counters from an earlier release their floor.
+// It reads the counters collection, and the sessions collection only when
+// there are such counters.
+func (s *Store) repairCaps(ctx context.Context) (int, error) {
+	cur, err := s.counters.Find(ctx, bson.D{})
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	var counters []counterDoc
+	if err := cur.All(ctx, &counters); err != nil {
+		return 0, mapErr(err)
+	}
+	now := s.now().UTC()
+	repaired := 0
+	var legacy []counterDoc
+	for _, c := range counters {
+		if c.Low == nil {
+			legacy = append(legacy, c)
+			continue
+		}
+		if c.Seq-*c.Low <= int64(s.perUser) {
+			continue
+		}
+		uid, err := bson.ObjectIDFromHex(c.UserID)
+		if err != nil {
+			continue
+		}
+		newest, err := s.newestNumber(ctx, c.UserID, c.Seq)
+		if err != nil {
+			return repaired, err
+		}
+		revoked, err := s.applyCap(ctx, c.UserID, uid, c.Low, newest, now)
+		if err != nil {
+			return repaired, err
+		}
+		if len(revoked) > 0 {
+			s.log.InfoContext(ctx, "sweep applied the session cap left by an interrupted sign-in", "user_id", c.UserID, "revoked", len(revoked))
+		}
+		repaired++
+	}
+	if len(legacy) == 0 {
+		return repaired, nil
+	}
+	cur, err = s.sessions.Find(ctx, bson.D{}, sessionNumbersOnly)
+	if err != nil {
+		return repaired, mapErr(err)
+	}
+	var docs []sessionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return repaired, mapErr(err)
+	}
+	byUser := map[string][]sessionDoc{}
+	for _, d := range docs {
+		byUser[d.UserID.Hex()] = append(byUser[d.UserID.Hex()], d)
+	}
+	for _, c := range legacy {
+		if _, err := s.migrateFloor(ctx, c, byUser[c.UserID], now); err != nil {
+			return repaired, err
+		}
+		repaired++
+	}
+	return repaired, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

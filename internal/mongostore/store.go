@@ -37,6 +37,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
@@ -70,6 +71,8 @@ type Store struct {
 	db     *mongo.Database
 	log    *slog.Logger
 	now    func() time.Time
+	// perUser is the per-user cap of live sessions.
+	perUser int
 
 	users, emails, sessions, counters, revocations, tokens, uses *mongo.Collection
 	attempts, attemptHeads                                       *mongo.Collection
@@ -86,6 +89,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// SessionsPerUser caps a user's live sessions (the oldest are revoked
+	// first); 0 means auth.MaxSessionsPerUser.
+	SessionsPerUser int
 }
 
 // Open creates a client for the URI. It does not wait for the database: the
@@ -96,6 +102,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionsPerUser <= 0 {
+		o.SessionsPerUser = auth.MaxSessionsPerUser
 	}
 	opts := options.Client().
 		ApplyURI(o.URI).
@@ -115,6 +124,7 @@ func Open(o Options) (*Store, error) {
 		db:           db,
 		log:          o.Logger,
 		now:          o.Now,
+		perUser:      o.SessionsPerUser,
 		users:        db.Collection(CollUsers),
 		emails:       db.Collection(CollUserEmails),
 		sessions:     db.Collection(CollSessions),
@@ -149,10 +159,14 @@ func isDuplicate(err error) bool {
 // isUnavailable reports whether err means the database could not be reached
 // or did not answer in time.
 func isUnavailable(err error) bool {
+	// A pool cleared after another operation's network error is the same
+	// outage, seen by the operations that were waiting for a connection.
+	var cleared driver.RetryablePoolError
 	return mongo.IsTimeout(err) ||
 		mongo.IsNetworkError(err) ||
 		errors.Is(err, mongo.ErrClientDisconnected) ||
-		errors.As(err, &topology.ServerSelectionError{})
+		errors.As(err, &topology.ServerSelectionError{}) ||
+		(errors.As(err, &cleared) && cleared.Retryable())
 }
 
 // mapErr maps driver errors to the domain's: no document is auth.ErrNotFound,

@@ -20,12 +20,19 @@ import (
 // opens a store on it, as the server does.
 func mustOpenStore(tb testing.TB) (*mongostore.Store, *embedded.DB) {
 	tb.Helper()
+	return mustOpenStoreCap(tb, 0)
+}
+
+// mustOpenStoreCap is mustOpenStore with a per-user session cap (0: the
+// default).
+func mustOpenStoreCap(tb testing.TB, perUser int) (*mongostore.Store, *embedded.DB) {
+	tb.Helper()
 	db, err := embedded.Start(embedded.Options{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(db.Stop)
-	s, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: "test", Timeout: 5 * time.Second})
+	s, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: "test", Timeout: 5 * time.Second, SessionsPerUser: perUser})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -180,13 +187,13 @@ func newSession(u *auth.User) *auth.Session {
 }
 
 func TestCreateSessionCapsLiveSessions(t *testing.T) {
-	s, _ := mustOpenStore(t)
+	s, _ := mustOpenStoreCap(t, 3)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "cap@example.com")
 	var ids []string
 	for i := 1; i <= 5; i++ {
 		sess := newSession(u)
-		revoked, err := s.CreateSession(ctx, sess, 3)
+		revoked, err := s.CreateSession(ctx, sess)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +229,7 @@ func TestCreateSessionConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			sess := newSession(u)
-			_, errs[i] = s.CreateSession(ctx, sess, 50)
+			_, errs[i] = s.CreateSession(ctx, sess)
 			ids[i] = sess.ID
 		})
 	}
@@ -247,7 +254,7 @@ func TestCreateSessionCounterBehind(t *testing.T) {
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "behind@example.com")
 	for range 3 {
-		if _, err := s.CreateSession(ctx, newSession(u), 50); err != nil {
+		if _, err := s.CreateSession(ctx, newSession(u)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -256,14 +263,14 @@ func TestCreateSessionCounterBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess := newSession(u)
-	if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+	if _, err := s.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
 	if want := mongostore.SessionID(u.ID, 4); sess.ID != want {
 		t.Fatalf("id = %s, want %s", sess.ID, want)
 	}
 	next := newSession(u)
-	if _, err := s.CreateSession(ctx, next, 50); err != nil {
+	if _, err := s.CreateSession(ctx, next); err != nil {
 		t.Fatal(err)
 	}
 	if want := mongostore.SessionID(u.ID, 5); next.ID != want {
@@ -277,13 +284,13 @@ func TestRevokeSession(t *testing.T) {
 	u := mustCreateUser(t, s, "rev@example.com")
 	a, b := newSession(u), newSession(u)
 	for _, sess := range []*auth.Session{a, b} {
-		if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+		if _, err := s.CreateSession(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
 	}
 	now := time.Now()
 	for range 2 { // revoking twice is not an error
-		if err := s.RevokeSession(ctx, a.ID, u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+		if _, err := s.RevokeSession(ctx, a.ID, u.ID, auth.ReasonLogout, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -342,14 +349,14 @@ func TestSweep(t *testing.T) {
 	expired := &auth.Session{UserID: u.ID, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
 	live := newSession(u)
 	for _, sess := range []*auth.Session{expired, live} {
-		if _, err := s.CreateSession(ctx, sess, 50); err != nil {
+		if _, err := s.CreateSession(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RevokeSession(ctx, expired.ID, u.ID, auth.ReasonLogout, now.Add(-2*time.Hour), now.Add(-time.Minute)); err != nil {
+	if _, err := s.RevokeSession(ctx, expired.ID, u.ID, auth.ReasonLogout, now.Add(-2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RevokeSession(ctx, live.ID, u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+	if _, err := s.RevokeSession(ctx, live.ID, u.ID, auth.ReasonLogout, now); err != nil {
 		t.Fatal(err)
 	}
 	old := &auth.RefreshToken{Hash: "old", SessionID: expired.ID, UserID: u.ID, IssuedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour), SessionExpiresAt: now}
@@ -495,23 +502,23 @@ func liveIDs(s *mongostore.Store, userID string) ([]string, error) {
 // TestLiveSessionsByID checks the _id-based listing against a scan: after
 // more sign-ins than the cap, with a lagging counter, and with revocations.
 func TestLiveSessionsByID(t *testing.T) {
-	s, _ := mustOpenStore(t)
+	s, _ := mustOpenStoreCap(t, 5)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "window@example.com")
 	for range 8 {
-		if _, err := s.CreateSession(ctx, newSession(u), 5); err != nil {
+		if _, err := s.CreateSession(ctx, newSession(u)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Revoke one of the newest, and leave the counter behind.
 	now := time.Now()
-	if err := s.RevokeSession(ctx, mongostore.SessionID(u.ID, 7), u.ID, auth.ReasonLogout, now, now.Add(time.Hour)); err != nil {
+	if _, err := s.RevokeSession(ctx, mongostore.SessionID(u.ID, 7), u.ID, auth.ReasonLogout, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Database().Collection(mongostore.CollCounters).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 6}}}}); err != nil {
 		t.Fatal(err)
 	}
-	live, err := s.LiveSessions(ctx, u.ID, 5)
+	live, err := s.LiveSessions(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,9 +534,198 @@ func TestLiveSessionsByID(t *testing.T) {
 	if !slices.Equal(got, []string{mongostore.SessionID(u.ID, 8), mongostore.SessionID(u.ID, 6), mongostore.SessionID(u.ID, 5), mongostore.SessionID(u.ID, 4)}) || len(want) != len(got) {
 		t.Fatalf("LiveSessions = %v, scan = %v", got, want)
 	}
-	if none, err := s.LiveSessions(ctx, newUserID(), 5); err != nil || len(none) != 0 {
+	if none, err := s.LiveSessions(ctx, newUserID()); err != nil || len(none) != 0 {
 		t.Fatalf("a user without sessions: %v, %v", none, err)
 	}
 }
 
 func newUserID() string { return bson.NewObjectID().Hex() }
+
+// liveSet returns LiveSessions' ids and the scan's, both sorted.
+func liveSet(t *testing.T, s *mongostore.Store, userID string) (listed, scanned []string) {
+	t.Helper()
+	live, err := s.LiveSessions(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range live {
+		listed = append(listed, l.ID)
+	}
+	scanned, err = liveIDs(s, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(listed)
+	slices.Sort(scanned)
+	return listed, scanned
+}
+
+// TestInterruptedSignIns covers sign-ins that stop half-way (finding 1 of
+// the security review): a number taken and never used, and a session
+// inserted whose cap was never applied. No live session may escape the
+// listing, revoke-all or the cap.
+func TestInterruptedSignIns(t *testing.T) {
+	ctx := context.Background()
+	sign := func(t *testing.T, s *mongostore.Store, u *auth.User) string {
+		t.Helper()
+		sess := newSession(u)
+		if _, err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		return sess.ID
+	}
+
+	t.Run("SkippedNumber", func(t *testing.T) {
+		s, _ := mustOpenStoreCap(t, 3)
+		u := mustCreateUser(t, s, "skip@example.com")
+		stray := sign(t, s, u) // the session sign-in 4 should have revoked
+		sign(t, s, u)
+		sign(t, s, u)
+		if err := mongostore.SkipSessionNumber(ctx, s, u.ID); err != nil { // sign-in 4 stops
+			t.Fatal(err)
+		}
+		for range 3 {
+			sign(t, s, u)
+		}
+		listed, scanned := liveSet(t, s, u.ID)
+		if !slices.Equal(listed, scanned) || len(scanned) != 3 || slices.Contains(scanned, stray) {
+			t.Fatalf("listed %v, scanned %v: want the same 3, without %s", listed, scanned, stray)
+		}
+	})
+
+	t.Run("CapNotApplied", func(t *testing.T) {
+		s, _ := mustOpenStoreCap(t, 3)
+		u := mustCreateUser(t, s, "nocap@example.com")
+		stray := sign(t, s, u)
+		sign(t, s, u)
+		sign(t, s, u)
+		last := newSession(u)
+		if err := mongostore.CreateSessionWithoutCap(ctx, s, last); err != nil {
+			t.Fatal(err)
+		}
+		// Four live sessions now; the listing shows every one.
+		listed, scanned := liveSet(t, s, u.ID)
+		if !slices.Equal(listed, scanned) || len(scanned) != 4 {
+			t.Fatalf("listed %v, scanned %v: want the same 4", listed, scanned)
+		}
+		// Revoke-all reaches the stray session too.
+		revoked, err := s.RevokeUserSessions(ctx, u.ID, last.ID, auth.ReasonLogoutAll, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(revoked) != 3 || !slices.Contains(revoked, stray) {
+			t.Fatalf("revoked %v, want the 3 others, %s among them", revoked, stray)
+		}
+		if listed, scanned := liveSet(t, s, u.ID); !slices.Equal(scanned, []string{last.ID}) || !slices.Equal(listed, scanned) {
+			t.Fatalf("after revoke-all: listed %v, scanned %v, want only %s", listed, scanned, last.ID)
+		}
+	})
+
+	t.Run("SweepAppliesCap", func(t *testing.T) {
+		s, _ := mustOpenStoreCap(t, 3)
+		u := mustCreateUser(t, s, "sweepcap@example.com")
+		stray := sign(t, s, u)
+		sign(t, s, u)
+		sign(t, s, u)
+		if err := mongostore.CreateSessionWithoutCap(ctx, s, newSession(u)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		listed, scanned := liveSet(t, s, u.ID)
+		if !slices.Equal(listed, scanned) || len(scanned) != 3 || slices.Contains(scanned, stray) {
+			t.Fatalf("after the sweep: listed %v, scanned %v: want the same 3, without %s", listed, scanned, stray)
+		}
+	})
+
+	t.Run("LateSignInAfterItsNumberWasClosed", func(t *testing.T) {
+		// A sign-in takes number 4 and is slow; four others overtake it,
+		// and the cap closes 4. When the slow one inserts, it must not
+		// become a live session below the floor.
+		s, _ := mustOpenStoreCap(t, 3)
+		u := mustCreateUser(t, s, "late@example.com")
+		for range 3 {
+			sign(t, s, u)
+		}
+		if err := mongostore.SkipSessionNumber(ctx, s, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			sign(t, s, u)
+		}
+		late := newSession(u)
+		if err := mongostore.InsertSessionFrom(ctx, s, late, 4); err != nil {
+			t.Fatal(err)
+		}
+		if late.ID == mongostore.SessionID(u.ID, 4) {
+			t.Fatalf("the late sign-in took the closed number 4")
+		}
+		listed, scanned := liveSet(t, s, u.ID)
+		if !slices.Equal(listed, scanned) || !slices.Contains(listed, late.ID) {
+			t.Fatalf("listed %v, scanned %v, want both with %s", listed, scanned, late.ID)
+		}
+	})
+}
+
+// TestRevokeAllRacingWrites runs a revoke-all of a user with sessions left
+// by interrupted sign-ins while the same user's document is written (a
+// password change) and new sign-ins arrive: every session that existed
+// before the revoke-all began is revoked.
+func TestRevokeAllRacingWrites(t *testing.T) {
+	s, _ := mustOpenStoreCap(t, 10)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "racing@example.com")
+	for i := range 30 {
+		var err error
+		switch {
+		case i%7 == 3:
+			err = mongostore.SkipSessionNumber(ctx, s, u.ID)
+		case i%7 == 5 || i >= 27:
+			err = mongostore.CreateSessionWithoutCap(ctx, s, newSession(u))
+		default:
+			_, err = s.CreateSession(ctx, newSession(u))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := liveIDs(s, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) <= 10 {
+		t.Fatalf("%d live sessions: the interrupted sign-ins left none beyond the cap", len(before))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 8 {
+		wg.Go(func() {
+			errs <- s.SetPassword(ctx, u.ID, "$2a$04$racing", time.Now().UTC())
+		})
+		wg.Go(func() {
+			_, err := s.CreateSession(ctx, newSession(u))
+			errs <- err
+		})
+	}
+	wg.Go(func() {
+		_, err := s.RevokeUserSessions(ctx, u.ID, "", auth.ReasonLogoutAll, time.Now())
+		errs <- err
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range before {
+		if revoked, err := s.SessionRevoked(ctx, id); err != nil || !revoked {
+			t.Fatalf("session %s existed before the revoke-all and is not revoked (%v)", id, err)
+		}
+	}
+	listed, scanned := liveSet(t, s, u.ID)
+	if !slices.Equal(listed, scanned) {
+		t.Fatalf("listed %v, scanned %v", listed, scanned)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
@@ -45,6 +46,87 @@ type Request struct {
 
 	w       http.ResponseWriter
 	cookies CookieConfig
+
+	idMu sync.Mutex
+	id   *identityCall
+
+	undoMu sync.Mutex
+	undo   []func()
+}
+
+// identityCall is the one resolution of a request's identity: the first
+// field that needs it resolves it, the others wait for that.
+type identityCall struct {
+	done chan struct{}
+	id   *auth.Identity
+	err  error
+}
+
+// Identity returns who the request's access token speaks for, resolving it
+// with resolve at most once per request however many fields ask (GraphQL
+// runs query fields at once, and aliases can repeat a field a hundred
+// times): the first caller resolves, concurrent callers wait for its
+// answer. SignedOut and ForgetIdentity end the memo (mutation fields run in
+// order, so a later field sees the change).
+func (r *Request) Identity(resolve func() (*auth.Identity, error)) (*auth.Identity, error) {
+	r.idMu.Lock()
+	if c := r.id; c != nil {
+		r.idMu.Unlock()
+		<-c.done
+		return c.id, c.err
+	}
+	c := &identityCall{done: make(chan struct{})}
+	r.id = c
+	r.idMu.Unlock()
+	defer close(c.done)
+	defer func() {
+		if p := recover(); p != nil {
+			c.err = fmt.Errorf("resolving the identity: panic: %v", p)
+			panic(p)
+		}
+	}()
+	c.id, c.err = resolve()
+	return c.id, c.err
+}
+
+// SignedOut records that the request's session was revoked by one of its
+// fields (logout, logoutAll, revoking the current session): later fields
+// of the operation are signed out, without asking the database.
+func (r *Request) SignedOut() {
+	c := &identityCall{done: make(chan struct{}), err: auth.ErrNotLoggedIn}
+	close(c.done)
+	r.idMu.Lock()
+	r.id = c
+	r.idMu.Unlock()
+}
+
+// ForgetIdentity drops the memo after a field that changed the user (a new
+// password): the next field that asks resolves the identity again.
+func (r *Request) ForgetIdentity() {
+	r.idMu.Lock()
+	r.id = nil
+	r.idMu.Unlock()
+}
+
+// OnUndelivered registers f to run when the answer to this request cannot
+// be delivered (the client went away before it was written): what a
+// resolver changed for a client that will never learn of it is undone.
+func (r *Request) OnUndelivered(f func()) {
+	r.undoMu.Lock()
+	defer r.undoMu.Unlock()
+	r.undo = append(r.undo, f)
+}
+
+// Undelivered runs, once, what OnUndelivered registered. The transport
+// calls it when writing the answer failed or the client had gone.
+func (r *Request) Undelivered() {
+	r.undoMu.Lock()
+	undo := r.undo
+	r.undo = nil
+	r.undoMu.Unlock()
+	for _, f := range undo {
+		f()
+	}
 }
 
 // AccessToken returns the access token from "Authorization: Bearer", or

@@ -1,0 +1,246 @@
+package main
+
+// The findings of the security review (issue 9), each shown over real HTTP
+// against the real server. The unit tests beside the code prove the same
+// at their own depth (see the README's failure table).
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/web"
+)
+
+// leaveSignInHalfDone leaves, in the database, what a sign-in that stopped
+// after inserting its session and before applying the session cap leaves
+// (the client dropped its connection, or the database timed out): the
+// user's next session number used, and the session 50 numbers back not
+// revoked.
+func (s *testServer) leaveSignInHalfDone(userID string) {
+	s.tb.Helper()
+	ctx := context.Background()
+	db := s.Store().Database()
+	var c struct {
+		Seq int64 `bson:"seq"`
+	}
+	err := db.Collection(mongostore.CollCounters).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: userID}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "seq", Value: int64(1)}}}}).Decode(&c)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	uid, _ := bson.ObjectIDFromHex(userID)
+	n := c.Seq + 1
+	now := time.Now().UTC()
+	if _, err := db.Collection(mongostore.CollSessions).InsertOne(ctx, bson.D{
+		{Key: "_id", Value: mongostore.SessionID(userID, n)}, {Key: "user_id", Value: uid}, {Key: "seq", Value: n},
+		{Key: "created_at", Value: now}, {Key: "last_used_at", Value: now}, {Key: "expires_at", Value: now.Add(time.Hour)},
+	}); err != nil {
+		s.tb.Fatal(err)
+	}
+}
+
+// TestSessionOutsideTheWindow (finding 1): an attacker who once knew the
+// password holds the oldest of 50 sessions; the owner's 51st sign-in stops
+// before revoking it. Today's listing and revoke-all look only at the
+// newest 50 numbers, so the attacker's session survived changePassword
+// and logoutAll.
+func TestSessionOutsideTheWindow(t *testing.T) {
+	for _, action := range []string{"changePassword", "logoutAll"} {
+		t.Run(action, func(t *testing.T) {
+			s := startServer(t, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0"}})
+			email := uniqueEmail(t, "window")
+			owner := s.client()
+			u := owner.mustRegister(email)
+			attacker := s.client()
+			attacker.mustLogin(email) // session 1
+			for range 49 {            // sessions 2…50
+				owner = s.client()
+				owner.mustLogin(email)
+			}
+			s.leaveSignInHalfDone(u.ID) // sign-in 51 did not revoke session 1
+			expectOK(t, attacker.do(meQuery, nil))
+			if n := len(owner.sessions()); n != 51 {
+				t.Fatalf("sessions lists %d, want all 51 live ones", n)
+			}
+			switch action {
+			case "changePassword":
+				expectOK(t, owner.do(changePwdMutation, map[string]any{"c": testPassword, "n": newTestPassword}))
+				expectOK(t, owner.do(meQuery, nil))
+			case "logoutAll":
+				expectOK(t, owner.do(logoutAllMutation, nil))
+			}
+			expectCode(t, attacker.do(meQuery, nil), "UNAUTHENTICATED")
+			expectCode(t, attacker.do(refreshMutation, nil), "UNAUTHENTICATED")
+			if n := s.liveSessions(u.ID); action == "changePassword" && n != 1 || action == "logoutAll" && n != 0 {
+				t.Fatalf("%d live sessions after %s", n, action)
+			}
+		})
+	}
+}
+
+// TestParsedQueriesBoundedInBytes (finding 2): many distinct large queries
+// (each one long alias, so one token) leave the heap near where it was.
+// Before, the parsed-query cache kept 1,000 documents whatever their size:
+// 300 queries of 1 MB held 600 MiB.
+func TestParsedQueriesBoundedInBytes(t *testing.T) {
+	const size, n = 1 << 20, 60
+	s := startServer(t, serverOptions{env: map[string]string{"MAX_BODY_BYTES": fmt.Sprint(2 * size)}})
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for i := range n {
+		alias := fmt.Sprintf("a%d", i) + strings.Repeat("x", size)
+		_, r, err := post(hc, s.base, "{ "+alias+": me { id } }", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectCode(t, r, "UNAUTHENTICATED") // valid, executed, and not signed in
+	}
+	after := heap()
+	grown := int64(after) - int64(before)
+	t.Logf("heap %d MiB before, %d MiB after %d distinct 1 MiB queries", before>>20, after>>20, n)
+	if grown > 16<<20 {
+		t.Fatalf("the heap grew by %d MiB and stayed", grown>>20)
+	}
+}
+
+// TestMeAliasesOneIdentity (finding 3): a hundred aliases of me are one
+// authentication, and a field after logoutAll in the same operation is
+// signed out.
+func TestMeAliasesOneIdentity(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	c, _ := s.signedIn(uniqueEmail(t, "aliases"))
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 100 {
+		fmt.Fprintf(&q, " a%d: me { id }", i)
+	}
+	q.WriteString(" }")
+	r := c.do(q.String(), nil)
+	expectOK(t, r)
+	if len(r.Data) != 100 {
+		t.Fatalf("%d fields answered", len(r.Data))
+	}
+	// After logoutAll, the next field of the same operation is signed out.
+	r = c.do(`mutation { logoutAll changePassword(currentPassword: "x", newPassword: "yyyyyyyy") }`, nil)
+	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" || fmt.Sprint(r.Errors[0].Path) != "[changePassword]" {
+		t.Fatalf("the field after logoutAll was not signed out: %s", r.Body)
+	}
+}
+
+// TestNoStoreOnEveryGraphQLAnswer (finding 9): every answer of /graphql,
+// whichever layer writes it, carries Cache-Control: no-store and nosniff.
+func TestNoStoreOnEveryGraphQLAnswer(t *testing.T) {
+	s := startServer(t, serverOptions{env: map[string]string{"MAX_BODY_BYTES": "2048"}})
+	_, p := s.signedIn(uniqueEmail(t, "cache"))
+	bearer := http.Header{"Authorization": {"Bearer " + p.AccessToken}}
+	cross := http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}
+	for _, tc := range []struct {
+		name, method, path, contentType, body string
+		header                                http.Header
+		status                                int
+	}{
+		{"POST200", http.MethodPost, "/graphql", "application/json", `{"query":"{ me { email } }"}`, bearer, 200},
+		{"GET200", http.MethodGet, "/graphql?query=%7Bme%7Bemail%7D%7D", "", "", bearer, 200},
+		{"NotJSON400", http.MethodPost, "/graphql", "application/json", `{`, nil, 400},
+		{"MutationOverGET406", http.MethodGet, "/graphql?query=mutation%7Blogout%7D", "", "", nil, 406},
+		{"TooLarge413", http.MethodPost, "/graphql", "application/json", `{"query":"` + strings.Repeat(" ", 4096) + `{ me { id } }"}`, nil, 413},
+		{"Validation422", http.MethodPost, "/graphql", "application/json", `{"query":"{ nope }"}`, nil, 422},
+		{"CrossOrigin403", http.MethodPost, "/graphql", "application/json", `{"query":"{ me { id } }"}`, cross, 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, s.base+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if cc, ns := resp.Header.Get("Cache-Control"), resp.Header.Get("X-Content-Type-Options"); cc != "no-store" || ns != "nosniff" {
+				t.Fatalf("Cache-Control %q, X-Content-Type-Options %q", cc, ns)
+			}
+		})
+	}
+}
+
+// TestProductionDefaults (finding 8): in production /metrics is only on
+// METRICS_ADDR, and the image defaults to production.
+func TestProductionDefaults(t *testing.T) {
+	t.Run("MetricsOffThePublicListener", func(t *testing.T) {
+		s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}})
+		if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET /metrics in production = %d, want 404", resp.StatusCode)
+		}
+	})
+	t.Run("MetricsOnMetricsAddr", func(t *testing.T) {
+		s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "METRICS_ADDR": "127.0.0.1:0"}})
+		if resp, body := get(t, "http://"+s.metricsAddr+"/metrics", nil); resp.StatusCode != 200 || !strings.Contains(body, "gqlauth_auth_events_total") {
+			t.Fatalf("GET METRICS_ADDR/metrics = %d", resp.StatusCode)
+		}
+		if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET /metrics = %d, want 404", resp.StatusCode)
+		}
+	})
+	t.Run("ImageDefaultsToProduction", func(t *testing.T) {
+		b, err := os.ReadFile("Dockerfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := string(b[strings.LastIndex(string(b), "\nFROM "):])
+		if !strings.Contains(final, "APP_ENV=production") {
+			t.Fatal("the image's final stage does not set APP_ENV=production")
+		}
+	})
+}
+
+// TestRevocationOutlivesLoweredLifetime (finding 6): a session signed in
+// under SESSION_MAX_LIFETIME=720h and logged out after a restart with 1h
+// stays revoked after the sweep, while its refresh token still verifies.
+func TestRevocationOutlivesLoweredLifetime(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{}
+	env := map[string]string{"DATA_DIR": dir, "REFRESH_TOKEN_EXPIRES_IN": "24h"}
+	first := startServer(t, serverOptions{clock: clk, env: env})
+	c, _ := first.signedIn(uniqueEmail(t, "lifetime"))
+	kept := c.clone() // the thief's copy of the cookies
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	env["SESSION_MAX_LIFETIME"] = "1h"
+	second := startServer(t, serverOptions{clock: clk, env: env})
+	c, kept = c.withBase(second.base), kept.withBase(second.base)
+	expectOK(t, c.do(logoutMutation, nil))
+	clk.Advance(3 * time.Hour)
+	if _, err := second.Store().Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expectCode(t, kept.do(refreshMutation, nil), "UNAUTHENTICATED")
+	if kept.cookie(web.CookieRefresh) != "" {
+		t.Fatal("the refused refresh left its cookie")
+	}
+}

@@ -1,0 +1,151 @@
+// Package authtest builds the auth service for tests as the server builds
+// it: on the real embedded database (storetest), with real keys, a bcrypt
+// hasher at the lowest cost, and a clock the test moves.
+package authtest
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/storetest"
+	"github.com/gqlauth/gqlauth/internal/token"
+)
+
+// Password is the password SignedIn registers users with.
+const Password = "correct horse battery"
+
+// Clock is a clock a test moves forward.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the time, moved by Advance.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// Events records the security events the service reports.
+type Events struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+// AuthEvent implements auth.Observer.
+func (e *Events) AuthEvent(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seen = append(e.seen, name)
+}
+
+// DatabaseError implements auth.Observer.
+func (*Events) DatabaseError(bool) {}
+
+// Has reports whether the event was reported.
+func (e *Events) Has(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Contains(e.seen, name)
+}
+
+// Env is a service on a real database.
+type Env struct {
+	Service *auth.Service
+	Tokens  *token.Manager
+	Store   *mongostore.Store
+	Clock   *Clock
+	Events  *Events
+}
+
+// Options change New's defaults.
+type Options struct {
+	// Store wraps the real store (nil: the store itself), e.g. to count
+	// calls or to cancel the request at a chosen point.
+	Store func(*mongostore.Store) auth.Store
+	// Config edits the service's configuration.
+	Config func(*auth.Config)
+	// On reuses another Env's database, keys and clock (a restart with
+	// other settings).
+	On *Env
+}
+
+// New builds the service on a fresh embedded database (or o.On's).
+func New(tb testing.TB, o Options) *Env {
+	tb.Helper()
+	e := &Env{Clock: &Clock{}, Events: &Events{}}
+	if o.On != nil {
+		e.Clock, e.Store, e.Tokens = o.On.Clock, o.On.Store, o.On.Tokens
+	} else {
+		e.Store = storetest.Open(tb, mongostore.Options{Now: e.Clock.Now})
+		e.Tokens = NewTokens(tb, e.Clock.Now)
+	}
+	var store auth.Store = e.Store
+	if o.Store != nil {
+		store = o.Store(e.Store)
+	}
+	hasher, err := auth.NewHasher(4, 2, 16)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := auth.Config{
+		AccessTokenTTL:     15 * time.Minute,
+		RefreshTokenTTL:    time.Hour,
+		RefreshReuseGrace:  5 * time.Second,
+		SessionMaxLifetime: 720 * time.Hour,
+		LoginThrottle:      auth.DefaultLoginThrottle(5),
+		DatabaseTimeout:    5 * time.Second,
+	}
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	e.Service = auth.NewService(store, e.Tokens, hasher, cfg, e.Clock.Now, slog.New(slog.DiscardHandler), e.Events)
+	return e
+}
+
+// NewTokens returns a token manager with a fresh Ed25519 key (fast to
+// generate) and the issuer "http://test".
+func NewTokens(tb testing.TB, now func() time.Time) *token.Manager {
+	tb.Helper()
+	priv, err := token.GenerateKey(token.EdDSA)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, err := token.NewKey(token.EdDSA, priv, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := token.NewManager("http://test", key, nil, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// SignedIn registers a user with Password and signs in.
+func (e *Env) SignedIn(tb testing.TB, email string) (*auth.User, *auth.Tokens) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := e.Service.Register(ctx, auth.RegisterInput{Name: "Ann", Email: email, Password: Password, PasswordConfirm: Password}); err != nil {
+		tb.Fatal(err)
+	}
+	u, tokens, err := e.Service.Login(ctx, email, Password, auth.Client{IP: "127.0.0.1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u, tokens
+}
