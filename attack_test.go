@@ -337,7 +337,25 @@ func TestAttackSuite(t *testing.T) {
 			b.WriteString(" }")
 			return outcomeOf(s.client().do(b.String(), nil))
 		}, want: outcome{status: 422, code: "COMPLEXITY_LIMIT_EXCEEDED"}},
-		{name: "ParserTokenLimit", send: gql("{ me { id "+strings.Repeat("__typename ", 6000)+"} }", nil), want: outcome{status: 422, code: "GRAPHQL_PARSE_FAILED"}},
+		{name: "ValidationCostBounded", send: func(t *testing.T) outcome {
+			// Validation compares a selection set's fields pairwise: 4,000
+			// fields in 12 KB cost seconds before the selection limit.
+			start := time.Now()
+			o := outcomeOf(s.client().do("{ me { "+strings.Repeat("id ", 4000)+"} }", nil))
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("refusing it took %v", took)
+			}
+			return o
+		}, want: validation, message: "selections"},
+		{name: "FieldAfterLogoutAllSignedOut", send: func(t *testing.T) outcome {
+			c, _ := s.signedIn("logoutall-then@example.com")
+			r := c.do(`mutation { logoutAll revokeSession(id: "x") }`, nil)
+			if len(r.Errors) != 1 || fmt.Sprint(r.Errors[0].Path) != "[revokeSession]" {
+				t.Errorf("want one error, on the field after logoutAll: %s", r.Body)
+			}
+			return outcomeOf(r)
+		}, want: unauthenticated, writes: []string{mongostore.CollUsers, mongostore.CollUserEmails, mongostore.CollSessions, mongostore.CollCounters, mongostore.CollRevocations, mongostore.CollTokens, mongostore.CollAttempts, mongostore.CollAttemptHead}},
+		{name: "ParserTokenLimit", send: gql("{ me { id "+strings.Repeat("a ", 6000)+"} }", nil), want: outcome{status: 422, code: "GRAPHQL_PARSE_FAILED"}},
 		{name: "FragmentCycle", send: gql(`{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }`, nil), want: validation},
 		{name: "UnknownOperationName", send: func(t *testing.T) outcome {
 			return rawRequest(t, s, http.MethodPost, "/graphql", "application/json", `{"query":"query A { me { id } }","operationName":"B"}`, nil)
@@ -463,7 +481,7 @@ func TestAttackThrottle(t *testing.T) {
 			clk.Advance(61 * time.Second)
 			expectCode(t, wrong(email), "UNAUTHENTICATED")
 			expectThrottled(t, wrong(email), 119, 120)
-			clk.Advance(16 * time.Minute) // a quiet window ends the streak
+			clk.Advance(31 * time.Minute) // a quiet window after the delay ends the streak
 		})
 	}
 
@@ -473,7 +491,7 @@ func TestAttackThrottle(t *testing.T) {
 		}
 		expectCode(t, wrong("target@example.com"), "RATE_LIMITED")
 		expectCode(t, wrong("bystander@example.com"), "UNAUTHENTICATED")
-		clk.Advance(16 * time.Minute)
+		clk.Advance(31 * time.Minute)
 	})
 
 	t.Run("SuccessResets", func(t *testing.T) {
@@ -484,7 +502,7 @@ func TestAttackThrottle(t *testing.T) {
 		for range 4 {
 			expectCode(t, wrong("target@example.com"), "UNAUTHENTICATED")
 		}
-		clk.Advance(16 * time.Minute)
+		clk.Advance(31 * time.Minute)
 	})
 
 	t.Run("ConcurrentGuessesCountedExactly", func(t *testing.T) {
@@ -502,6 +520,26 @@ func TestAttackThrottle(t *testing.T) {
 		if count["UNAUTHENTICATED"] != 5 || count["throttled"] != n-5 {
 			t.Fatalf("codes = %v, want exactly 5 checked and %d throttled", count, n-5)
 		}
+	})
+	t.Run("CapHoldsWhenWaitedOut", func(t *testing.T) {
+		// Up to the cap (900 s, as long as the window)...
+		email := "patient@example.com"
+		for range 5 {
+			expectCode(t, wrong(email), "UNAUTHENTICATED")
+		}
+		for _, delay := range []int{30, 60, 120, 240, 480} {
+			clk.Advance(time.Duration(delay)*time.Second + time.Second)
+			expectCode(t, wrong(email), "UNAUTHENTICATED")
+		}
+		expectThrottled(t, wrong(email), 899, 900)
+		// ...then each guess after waiting the delay out keeps it there,
+		// instead of breaking the streak and freeing five more guesses.
+		for range 3 {
+			clk.Advance(901 * time.Second)
+			expectCode(t, wrong(email), "UNAUTHENTICATED")
+			expectThrottled(t, wrong(email), 899, 900)
+		}
+		clk.Advance(31 * time.Minute)
 	})
 	if !s.logged("event=login_throttled", "request_id=") {
 		t.Fatal("throttling was not logged as a security event")
@@ -631,7 +669,7 @@ func TestAttackEqualTime(t *testing.T) {
 }
 
 // TestAttackProductionSurface checks that production exposes neither
-// introspection nor the playground.
+// introspection, the playground, nor the metrics on the public listener.
 func TestAttackProductionSurface(t *testing.T) {
 	s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}})
 	runAttacks(t, s, []attack{
@@ -643,6 +681,9 @@ func TestAttackProductionSurface(t *testing.T) {
 		}, want: validation},
 		{name: "Playground", send: func(t *testing.T) outcome {
 			return rawRequest(t, s, http.MethodGet, "/", "", "", nil)
+		}, want: outcome{status: 404}},
+		{name: "MetricsOnThePublicListener", send: func(t *testing.T) outcome {
+			return rawRequest(t, s, http.MethodGet, "/metrics", "", "", nil)
 		}, want: outcome{status: 404}},
 	})
 }

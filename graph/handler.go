@@ -11,7 +11,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -41,10 +40,17 @@ type Options struct {
 // one error presenter and one recover function. It reads the tokens from
 // each request and lets resolvers set cookies (web.Auth).
 func NewHandler(o Options) http.Handler {
+	return web.Auth(o.Cookies, o.TrustedProxies)(newServer(o))
+}
+
+// newServer returns the gqlgen server inside the handler.
+func newServer(o Options) *handler.Server {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: o.Resolver}))
 	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes, observe: o.Observe})
 	srv.AddTransport(getTransport{observe: o.Observe})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	cache := newQueryCache(QueryCacheBytes, MaxCachedQueryBytes)
+	srv.SetQueryCache(cache)
+	srv.Use(newSelectionLimit(o.ComplexityLimit, cache))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.SetDisableSuggestion(true)
 	srv.SetValidationRulesFn(validationRules(o.DepthLimit, o.Introspection))
@@ -60,7 +66,7 @@ func NewHandler(o Options) http.Handler {
 		o.Logger.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
-	return web.Auth(o.Cookies, o.TrustedProxies)(srv)
+	return srv
 }
 
 // errInternalMessage is what clients see for anything unexpected.

@@ -5,7 +5,10 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
@@ -180,4 +183,82 @@ func withoutSuggestions(msg string) string {
 		return msg[:i]
 	}
 	return msg
+}
+
+// selectionLimit is a handler extension that refuses, before validation, a
+// document with too many selections (fields, fragment spreads, inline
+// fragments, over all its operations and fragments). Validation compares
+// the fields of a selection set pairwise (gqlparser's
+// OverlappingFieldsCanBeMerged), so before this a 12 KB
+// `{ me { id id id … } }` cost seconds of CPU, although the complexity limit
+// refuses it afterwards. The bound is twice the complexity limit, and at
+// least MinSelectionLimit: an operation's selections are no more than its
+// complexity, so no document of operations within the limit is refused
+// (GraphiQL sends every operation of its editor), and one within the bound
+// validates in tens of milliseconds at most. Cached queries (valid, and
+// small) are not parsed again.
+type selectionLimit struct {
+	max   int
+	cache *queryCache
+}
+
+// MinSelectionLimit is the least number of selections a document may have.
+const MinSelectionLimit = 500
+
+// newSelectionLimit returns the limit for a complexity limit.
+func newSelectionLimit(complexityLimit int, cache *queryCache) selectionLimit {
+	return selectionLimit{max: max(2*complexityLimit, MinSelectionLimit), cache: cache}
+}
+
+var (
+	_ graphql.HandlerExtension          = selectionLimit{}
+	_ graphql.OperationParameterMutator = selectionLimit{}
+)
+
+// ExtensionName implements graphql.HandlerExtension.
+func (selectionLimit) ExtensionName() string { return "SelectionLimit" }
+
+// Validate implements graphql.HandlerExtension.
+func (selectionLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationParameters refuses a document with too many selections.
+func (l selectionLimit) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if _, ok := l.cache.Get(ctx, p.Query); ok {
+		return nil
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, ParserTokenLimit)
+	if err != nil {
+		return nil // the executor reports the parse error
+	}
+	if n := countSelections(doc); n > l.max {
+		e := gqlerror.Errorf("The document has %d selections; at most %d are allowed", n, l.max)
+		errcode.Set(e, errcode.ValidationFailed)
+		return e
+	}
+	return nil
+}
+
+// countSelections counts the selections of every operation and fragment.
+func countSelections(doc *ast.QueryDocument) int {
+	var count func(ast.SelectionSet) int
+	count = func(set ast.SelectionSet) int {
+		n := len(set)
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				n += count(s.SelectionSet)
+			case *ast.InlineFragment:
+				n += count(s.SelectionSet)
+			}
+		}
+		return n
+	}
+	n := 0
+	for _, op := range doc.Operations {
+		n += count(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		n += count(f.SelectionSet)
+	}
+	return n
 }

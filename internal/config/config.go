@@ -308,7 +308,7 @@ func Load(lookup Lookup) (Config, error) {
 		minCost = 10
 	}
 	c.BcryptCost = l.integer("BCRYPT_COST", 12, minCost, 14)
-	c.MaxBodyBytes = int64(l.integer("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
+	c.MaxBodyBytes = int64(l.integer("MAX_BODY_BYTES", 64<<10, 1024, 1<<30))
 	c.ComplexityLimit = l.integer("GRAPHQL_COMPLEXITY_LIMIT", 200, 1, 1_000_000)
 	c.DepthLimit = l.integer("GRAPHQL_DEPTH_LIMIT", 20, 2, 1000)
 	c.LoginFailuresPerAccount = l.integer("LOGIN_FAILURES_PER_ACCOUNT", 5, 0, 1000)

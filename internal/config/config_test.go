@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 		"DatabaseTimeout":    c.DatabaseTimeout == 5*time.Second,
 		"ShutdownTimeout":    c.ShutdownTimeout == 10*time.Second,
 		"BcryptCost":         c.BcryptCost == 12,
-		"MaxBodyBytes":       c.MaxBodyBytes == 1<<20,
+		"MaxBodyBytes":       c.MaxBodyBytes == 64<<10,
 		"ComplexityLimit":    c.ComplexityLimit == 200,
 		"DepthLimit":         c.DepthLimit == 20,
 		"LoginFailures":      c.LoginFailuresPerAccount == 5,
