@@ -9,8 +9,10 @@ import (
 // attempt within Window throttles the e-mail for Base; each further failure
 // while the streak lasts (each within Window of the one before) doubles the
 // delay, up to Cap. While throttled, login answers RATE_LIMITED without
-// checking the password and counts nothing; a success resets everything, and
-// so does a quiet Window without failures.
+// checking the password and counts nothing. The streak lasts while each
+// failure comes within Window after the delay before it ended; a success
+// resets everything, and so does a quiet Window after a delay ends (or
+// after the last failure, when not throttled).
 type LoginThrottle struct {
 	MaxFailures int // 0 disables the throttle
 	Window      time.Duration
@@ -79,7 +81,11 @@ func (p LoginThrottle) Delay(a LoginAttempts, now time.Time) time.Duration {
 // Fail returns the record after a failed attempt at `at` (Seq unchanged).
 func (p LoginThrottle) Fail(a LoginAttempts, at time.Time) LoginAttempts {
 	last, ok := a.last()
-	streak := a.Level > 0 && ok && at.Sub(last) <= p.Window
+	// The streak lasts while each failure comes within Window of the end of
+	// the delay before it: measured from the failure instead, a client that
+	// waits out a capped delay (as long as the window) would arrive after
+	// the window, and the next MaxFailures guesses would be free.
+	streak := a.Level > 0 && ok && at.Sub(last.Add(p.delayAt(a.Level))) <= p.Window
 	recent := append(append([]time.Time(nil), p.recent(a.Failures, at)...), at)
 	if len(recent) > p.MaxFailures {
 		recent = recent[len(recent)-p.MaxFailures:]

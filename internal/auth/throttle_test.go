@@ -42,11 +42,48 @@ func TestLoginThrottleDelay(t *testing.T) {
 	if len(a.Failures) > 5 {
 		t.Fatalf("keeps %d failures; %d are enough", len(a.Failures), 5)
 	}
-	// A quiet window ends the streak.
-	at = at.Add(16 * time.Minute)
+	// A quiet window after the delay ends the streak.
+	at = at.Add(900*time.Second + 16*time.Minute)
 	a = p.Fail(a, at)
 	if d := p.Delay(a, at); d != 0 {
 		t.Fatalf("after a quiet window: delay %v, want 0", d)
+	}
+}
+
+// TestLoginThrottleCapHolds: once at the cap (900 s, as long as the
+// window), a client that waits out each delay and then guesses stays at the
+// cap: the streak is measured from the end of the delay, not from the
+// failure, so it does not reset itself.
+func TestLoginThrottleCapHolds(t *testing.T) {
+	p := auth.DefaultLoginThrottle(5)
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var a auth.LoginAttempts
+	for range 5 {
+		a = p.Fail(a, at)
+	}
+	for range 6 { // 30, 60, 120, 240, 480, 900
+		at = at.Add(p.Delay(a, at))
+		a = p.Fail(a, at)
+	}
+	if d := p.Delay(a, at); d != 900*time.Second {
+		t.Fatalf("delay %v, want the cap", d)
+	}
+	// Waiting out the delay and a little more, ten times over.
+	for i := range 10 {
+		at = at.Add(900*time.Second + time.Duration(1+i*60)*time.Second)
+		if d := p.Delay(a, at); d != 0 {
+			t.Fatalf("still throttled %v after the delay", d)
+		}
+		a = p.Fail(a, at)
+		if d := p.Delay(a, at); d != 900*time.Second {
+			t.Fatalf("guess %d after waiting: delay %v, want 900s (the streak reset itself)", i+1, d)
+		}
+	}
+	// A quiet window after the delay ends the streak.
+	at = at.Add(900*time.Second + 15*time.Minute + time.Second)
+	a = p.Fail(a, at)
+	if d := p.Delay(a, at); d != 0 {
+		t.Fatalf("after a quiet window past the delay: %v, want 0", d)
 	}
 }
 
