@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -162,8 +161,12 @@ func TestCrashSafety(t *testing.T) {
 
 	// The documents themselves, read through the running server's database.
 	ctx := context.Background()
+	uri, err := embedded.Locate(filepath.Join(dataDir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	store, err := mongostore.Open(mongostore.Options{
-		URI:      "mongodb://" + url.PathEscape(filepath.Join(dataDir, "db", embedded.SocketName)) + "/",
+		URI:      uri,
 		Database: "fastapi",
 		Timeout:  10 * time.Second,
 	})

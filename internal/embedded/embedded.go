@@ -9,14 +9,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // the driver FerretDB itself uses
@@ -24,22 +21,24 @@ import (
 
 // DB is a running embedded FerretDB.
 type DB struct {
-	dir    string
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	dir       string
+	uri       string
+	socketDir string // the private directory of the socket, removed by Stop
+	lock      *os.File
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // Options configures Start.
 type Options struct {
-	// Dir holds the SQLite files (one per database) and, by default, the
-	// listener's Unix socket. It is created with mode 0700.
+	// Dir holds the SQLite files (one per database) and the lock that keeps
+	// a second process off them. It is created with mode 0700.
 	Dir string
-	// Addr is a TCP listen address (e.g. "127.0.0.1:0"). Empty means a Unix
-	// socket in Dir, which only this user can reach: FerretDB has no
+	// Addr is a TCP listen address (e.g. "127.0.0.1:0"), for tests that
+	// need several processes on one database. Empty (the default) means a
+	// Unix socket that only this user can reach: FerretDB has no
 	// authentication, and a TCP port on loopback is open to every local
-	// process. When Dir's path is too long for a socket, a free loopback
-	// port is used.
+	// process. The server never listens on TCP unless asked.
 	Addr string
 	// Logger receives FerretDB's own logs; nil discards them.
 	Logger *slog.Logger
@@ -48,8 +47,18 @@ type Options struct {
 	Durable bool
 }
 
-// SocketName is the Unix socket's name in Dir.
-const SocketName = "mongodb.sock"
+// Files in Dir besides the databases.
+const (
+	// LockName is the lock file: held (flock) while a process serves the
+	// directory, released by the kernel when the process ends, even by
+	// kill -9.
+	LockName = "LOCK"
+	// SocketFile holds the path of the Unix socket of the process serving
+	// the directory, for tools that reach its database (see Locate).
+	SocketFile = "socket"
+	// socketName is the socket's name in its private directory.
+	socketName = "mongodb.sock"
+)
 
 // maxSocketPath is the longest socket path every Unix accepts (sun_path is
 // 104 bytes on the BSDs, 108 on Linux, including the final NUL).
@@ -59,6 +68,12 @@ const maxSocketPath = 103
 var ErrInUse = errors.New("the embedded database directory is in use by another process")
 
 // Start starts FerretDB and returns once it accepts connections.
+//
+// Unless Options.Addr asks for TCP, it listens on a Unix socket (mode 0600)
+// in a fresh private directory (mode 0700) under the system's temporary
+// directory, whose path always fits a socket address whatever the length of
+// Dir (container volume paths are often too long), and writes the socket's
+// path to Dir/socket.
 func Start(o Options) (*DB, error) {
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -67,17 +82,29 @@ func Start(o Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating embedded database directory: %w", err)
 	}
-	listener := ferretdb.ListenerConfig{TCP: o.Addr}
-	socket := filepath.Join(dir, SocketName)
-	if o.Addr == "" {
-		if len(socket) <= maxSocketPath {
-			if err := clearStaleSocket(socket); err != nil {
-				return nil, err
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{dir: dir, lock: lock, done: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			if db.cancel != nil {
+				db.cancel()
+				<-db.done
 			}
-			listener = ferretdb.ListenerConfig{Unix: socket}
-		} else {
-			listener = ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}
+			db.release()
 		}
+	}()
+
+	listener := ferretdb.ListenerConfig{TCP: o.Addr}
+	var socket string
+	if o.Addr == "" {
+		if db.socketDir, socket, err = privateSocket(); err != nil {
+			return nil, err
+		}
+		listener = ferretdb.ListenerConfig{Unix: socket}
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -107,35 +134,77 @@ func Start(o Options) (*DB, error) {
 		return nil, fmt.Errorf("starting embedded database: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db := &DB{dir: dir, cancel: cancel, done: make(chan struct{})}
+	db.cancel = cancel
 	go func() {
 		defer close(db.done)
 		_ = f.Run(ctx) // returns nil when ctx is cancelled
 	}()
-	if listener.Unix != "" {
+	if socket != "" {
+		// The listener exists once New returns. The directory already
+		// keeps others out; the socket's own mode says so too.
+		if err := os.Chmod(socket, 0o600); err != nil {
+			return nil, fmt.Errorf("embedded database socket: %w", err)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, SocketFile), []byte(socket+"\n")); err != nil {
+			return nil, fmt.Errorf("embedded database socket: %w", err)
+		}
 		// The driver wants the socket path percent-encoded as the host.
-		db.uri = "mongodb://" + url.PathEscape(socket) + "/"
+		db.uri = socketURI(socket)
 	} else {
-		// The listener exists once New returns, so this does not block.
 		db.uri = f.MongoDBURI()
 	}
+	ok = true
 	return db, nil
 }
 
-// clearStaleSocket removes a socket file left by a process that is gone, and
-// refuses to start when a live process still answers on it.
-func clearStaleSocket(path string) error {
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
+// privateSocket makes a fresh directory of its own (mode 0700) for the
+// socket and returns it with the socket's path.
+func privateSocket() (dir, socket string, err error) {
+	for _, base := range []string{os.TempDir(), "/tmp"} {
+		dir, err = os.MkdirTemp(base, "gqlauth-db-")
+		if err != nil {
+			continue
+		}
+		socket = filepath.Join(dir, socketName)
+		if len(socket) <= maxSocketPath {
+			return dir, socket, nil
+		}
+		_ = os.Remove(dir)
 	}
-	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		conn.Close()
-		return fmt.Errorf("%w (%s)", ErrInUse, filepath.Dir(path))
+	if err == nil {
+		err = errors.New("the temporary directory's path is too long for a socket (set TMPDIR to a shorter one)")
 	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("removing stale socket: %w", err)
+	return "", "", fmt.Errorf("embedded database socket: %w", err)
+}
+
+func socketURI(socket string) string { return "mongodb://" + url.PathEscape(socket) + "/" }
+
+// Locate returns the MongoDB URI of the embedded database that a running
+// process serves from dir (on its Unix socket), for tools and tests that
+// reach it from outside that process.
+func Locate(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SocketFile))
+	if err != nil {
+		return "", fmt.Errorf("locating the embedded database: %w", err)
 	}
-	return nil
+	return socketURI(strings.TrimSpace(string(b))), nil
+}
+
+// writeFileAtomic writes a 0600 file by renaming a temporary one over it.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // URI returns the MongoDB URI of the listener (no database in the path): a
@@ -145,11 +214,25 @@ func (d *DB) URI() string { return d.uri }
 // Dir returns the directory that holds the SQLite files.
 func (d *DB) Dir() string { return d.dir }
 
-// Stop closes the listener and all connections and waits for FerretDB to
-// finish.
+// Stop closes the listener and all connections, waits for FerretDB to
+// finish, and releases the directory.
 func (d *DB) Stop() {
 	d.cancel()
 	<-d.done
+	d.release()
+}
+
+// release removes the socket and its directory and drops the lock.
+func (d *DB) release() {
+	if d.socketDir != "" {
+		_ = os.Remove(filepath.Join(d.dir, SocketFile))
+		_ = os.RemoveAll(d.socketDir)
+		d.socketDir = ""
+	}
+	if d.lock != nil {
+		_ = d.lock.Close() // closing drops the flock
+		d.lock = nil
+	}
 }
 
 // IndexIDLookups makes FerretDB's _id look-ups in the named database use an

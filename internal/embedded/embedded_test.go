@@ -3,7 +3,11 @@ package embedded_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,4 +102,70 @@ func TestIndexIDLookupsMissingDatabase(t *testing.T) {
 	if err := embedded.IndexIDLookups(context.Background(), t.TempDir(), "nope"); err == nil {
 		t.Fatal("want an error for a database without files")
 	}
+}
+
+// TestSocketNeverTCP starts the database in a directory whose path is too
+// long for a Unix socket (container volume paths often are): it still
+// listens on a Unix socket that only this user can reach, never on TCP,
+// and a second process on the directory is refused by the lock.
+func TestSocketNeverTCP(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("long-volume-path-", 8))
+	db, err := embedded.Start(embedded.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			db.Stop()
+		}
+	}()
+	if !strings.HasPrefix(db.URI(), "mongodb://%2F") || strings.Contains(db.URI(), "127.0.0.1") {
+		t.Fatalf("URI %q is not a Unix socket", db.URI())
+	}
+	located, err := embedded.Locate(dir)
+	if err != nil || located != db.URI() {
+		t.Fatalf("Locate = %q, %v; want %q", located, err, db.URI())
+	}
+	socket, err := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(db.URI(), "mongodb://"), "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{socket: 0o600, filepath.Dir(socket): 0o700} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %v, want %v", path, got, want)
+		}
+	}
+	// The driver reaches it.
+	client, err := mongo.Connect(options.Client().ApplyURI(db.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Ping(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.Disconnect(context.Background())
+
+	// A second process on the same directory is refused.
+	if second, err := embedded.Start(embedded.Options{Dir: dir}); !errors.Is(err, embedded.ErrInUse) {
+		if second != nil {
+			second.Stop()
+		}
+		t.Fatalf("second Start: %v, want ErrInUse", err)
+	}
+	// Stopping releases the directory and removes the socket.
+	db.Stop()
+	stopped = true
+	if _, err := os.Stat(filepath.Dir(socket)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the socket's directory is still there: %v", err)
+	}
+	again, err := embedded.Start(embedded.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("restart after Stop: %v", err)
+	}
+	again.Stop()
 }
