@@ -16,7 +16,13 @@ RUN CGO_ENABLED=0 go build -tags "$GO_TAGS" -trimpath -ldflags="-s -w" -o /out/g
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gqlauth /usr/local/bin/gqlauth
 COPY --from=build --chown=nonroot:nonroot /out/data /data
-ENV HOST=0.0.0.0 \
+# An image runs in production by default: Secure cookies, no playground or
+# introspection, bcrypt cost of at least 10, /metrics only on METRICS_ADDR,
+# and it refuses to start without JWT_PRIVATE_KEY/JWT_PUBLIC_KEY (a key
+# generated per container would make replicas refuse each other's tokens).
+# Set APP_ENV=development to try it locally without keys.
+ENV APP_ENV=production \
+    HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/data
 USER nonroot:nonroot

@@ -234,6 +234,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		RefreshReuseGrace:  m.Config.RefreshReuseGrace,
 		SessionMaxLifetime: m.Config.SessionMaxLifetime,
 		LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
+		DatabaseTimeout:    m.Config.DatabaseTimeout,
 	}, m.Now, m.Logger, m.metrics)
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
@@ -482,7 +483,9 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", web.Healthz)
 	mux.HandleFunc("GET /readyz", web.Readyz(m.readiness))
 	mux.HandleFunc("GET /.well-known/jwks.json", web.JWKS(m.tokens.JWKS()))
-	if m.Config.MetricsAddr == "" {
+	if m.Config.MetricsAddr == "" && !m.Config.Production() {
+		// In production the metrics are served only on METRICS_ADDR: they
+		// tell an attacker how the throttles fare.
 		mux.Handle("GET /metrics", m.metrics.Handler())
 	}
 
@@ -493,6 +496,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	var h http.Handler = mux
 	h = crossOrigin(h)
 	h = web.CORS(m.Config.ClientOrigins)(h)
+	h = web.NoStore(h)
 	h = web.AccessLog(m.Logger, m.metrics.Request)(h)
 	h = web.RequestID(h)
 	return h, nil

@@ -157,6 +157,21 @@ func AccessLog(log *slog.Logger, observe func(route string, status int)) func(ht
 	}
 }
 
+// NoStore sets, on every response, Cache-Control: no-store (answers carry
+// tokens and personal data: no shared cache may keep them) and
+// X-Content-Type-Options: nosniff, before any layer below writes, so that
+// every answer has them: 200s and request errors alike, the cross-origin
+// 403 and the 413 included. A handler whose answer may be cached (the JWK
+// Set) sets its own Cache-Control.
+func NoStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // CORS answers only the configured origins, with credentials.
 func CORS(origins []string) func(http.Handler) http.Handler {
 	c := cors.New(cors.Options{
