@@ -488,7 +488,7 @@ var floorLoads = map[string]func(ctx context.Context, store *mongostore.Store, c
 		if err := revokedAndUser(ctx, store, c); err != nil {
 			return err
 		}
-		if _, _, err := store.SpendRefreshToken(ctx, c.floorToken, now); err != nil {
+		if _, err := store.SpendRefreshToken(ctx, c.floorToken, now); err != nil {
 			return err
 		}
 		next := floorRecord(c, now)

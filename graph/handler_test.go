@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -166,5 +167,68 @@ func TestRefreshAnswerUndelivered(t *testing.T) {
 	}
 	if env.Events.Has("refresh_reuse") {
 		t.Fatal("the retry was reported as reuse")
+	}
+}
+
+// TestRefreshHalfClosedConnectionCannotFork: a client that closes only its
+// half of the connection makes the server believe the answer undelivered,
+// yet reads it. Undoing must not leave it two live refresh tokens of one
+// session (the old, made usable again, and the new): the new one is
+// withdrawn first.
+func TestRefreshHalfClosedConnectionCannotFork(t *testing.T) {
+	env := authtest.New(t, authtest.Options{})
+	_, tokens := env.SignedIn(t, "halfclose@example.com")
+	srv := newServer(testOptions(env.Service))
+	resolved := make(chan struct{}, 1)
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		resp := next(ctx)
+		if graphql.GetOperationContext(ctx).OperationName == "Half" {
+			resolved <- struct{}{}
+			<-ctx.Done()
+		}
+		return resp
+	})
+	ts := httptest.NewServer(web.Auth(web.CookieConfig{}, nil)(srv))
+	defer ts.Close()
+
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"operationName":"Half","query":"mutation Half { refresh { accessToken } }"}`
+	fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nCookie: %s=%s\r\nContent-Length: %d\r\n\r\n%s",
+		web.CookieRefresh, tokens.Refresh, len(body), body)
+	<-resolved
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var received string
+	for _, c := range resp.Cookies() {
+		if c.Name == web.CookieRefresh {
+			received = c.Value
+		}
+	}
+	resp.Body.Close()
+	if received == "" {
+		t.Fatal("the half-closed client received no new refresh token")
+	}
+
+	env.Clock.Advance(time.Minute)
+	refresh := func(tok string) bool {
+		_, _, err := env.Service.Refresh(context.Background(), tok)
+		return err == nil
+	}
+	newWorks := refresh(received)
+	oldWorks := refresh(tokens.Refresh)
+	if newWorks && oldWorks {
+		t.Fatal("both the old and the new refresh token worked: the session forked")
+	}
+	if !newWorks && !oldWorks {
+		t.Fatal("neither token works")
 	}
 }

@@ -238,27 +238,39 @@ func (l selectionLimit) MutateOperationParameters(ctx context.Context, p *graphq
 	return nil
 }
 
-// countSelections counts the selections of every operation and fragment.
+// countSelections counts the selections that validation walks: for each
+// operation its own and those of every fragment it reaches (gqlparser's
+// walker enters each fragment once per operation, and compares its fields
+// again there), and each fragment definition once more on its own. A
+// document of many operations that spread one large fragment is therefore
+// counted as large as it is to validate.
 func countSelections(doc *ast.QueryDocument) int {
-	var count func(ast.SelectionSet) int
-	count = func(set ast.SelectionSet) int {
+	var count func(ast.SelectionSet, map[string]bool) int
+	count = func(set ast.SelectionSet, seen map[string]bool) int {
 		n := len(set)
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				n += count(s.SelectionSet)
+				n += count(s.SelectionSet, seen)
 			case *ast.InlineFragment:
-				n += count(s.SelectionSet)
+				n += count(s.SelectionSet, seen)
+			case *ast.FragmentSpread:
+				if seen != nil && !seen[s.Name] {
+					seen[s.Name] = true
+					if f := doc.Fragments.ForName(s.Name); f != nil {
+						n += count(f.SelectionSet, seen)
+					}
+				}
 			}
 		}
 		return n
 	}
 	n := 0
 	for _, op := range doc.Operations {
-		n += count(op.SelectionSet)
+		n += count(op.SelectionSet, map[string]bool{})
 	}
 	for _, f := range doc.Fragments {
-		n += count(f.SelectionSet)
+		n += count(f.SelectionSet, map[string]bool{f.Name: true})
 	}
 	return n
 }

@@ -7,7 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
@@ -138,4 +140,66 @@ func TestQueryCache(t *testing.T) {
 			t.Fatal("another text found the cached document")
 		}
 	})
+}
+
+// TestSelectionLimitCountsWhatValidationWalks: a document stays cheap to
+// validate however it is shaped, because the limit counts the selections
+// the validator walks: a large fragment spread by many operations counts
+// once per operation (the review's bypass: 160 operations of one
+// 330-field fragment took 1.6 s to validate).
+func TestSelectionLimitCountsWhatValidationWalks(t *testing.T) {
+	ops := func(n int, frag string) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "query q%d { ...F } ", i)
+		}
+		return b.String() + frag
+	}
+	bigFragment := "fragment F on Query { me { " + strings.Repeat("id ", 330) + "} }"
+	l := newSelectionLimit(200, newQueryCache(QueryCacheBytes, MaxCachedQueryBytes))
+	for _, tc := range []struct {
+		name  string
+		query string
+		ok    bool
+	}{
+		{"OneOperation", "{ me { id name } }", true},
+		{"Introspection", cacheShapes(t)["Introspection"], true},
+		{"DenseFields", "{ me { " + strings.Repeat("id ", 4000) + "} }", false},
+		{"ManyOperationsOneFragment", ops(160, bigFragment), false},
+		{"NestedFragments", "{ ...A } fragment A on Query { ...B ...B2 } fragment B on Query { me { " + strings.Repeat("id ", 200) + "} } fragment B2 on Query { me { " + strings.Repeat("name ", 200) + "} }", false},
+		{"FewOperationsSmallFragment", ops(5, "fragment F on Query { me { id name } }"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := l.MutateOperationParameters(context.Background(), &graphql.RawParams{Query: tc.query})
+			if (err == nil) != tc.ok {
+				t.Fatalf("accepted = %v, want %v (%v)", err == nil, tc.ok, err)
+			}
+		})
+	}
+}
+
+// TestSelectionLimitWorstAcceptedIsCheap: the costliest documents the limit
+// lets through validate fast (about 25 ms here; a generous bound).
+func TestSelectionLimitWorstAcceptedIsCheap(t *testing.T) {
+	l := newSelectionLimit(200, newQueryCache(QueryCacheBytes, MaxCachedQueryBytes))
+	var manyOps strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&manyOps, "query q%d { ...F } ", i)
+	}
+	manyOps.WriteString("fragment F on Query { me { " + strings.Repeat("id ", 20) + "} }")
+	for name, q := range map[string]string{
+		"OneSelectionSet":       "{ me { " + strings.Repeat("id ", l.max-2) + "} }",
+		"OperationsOneFragment": manyOps.String(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := l.MutateOperationParameters(context.Background(), &graphql.RawParams{Query: q}); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			start := time.Now()
+			parseValid(t, q)
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("validating an accepted document took %v", took)
+			}
+		})
+	}
 }

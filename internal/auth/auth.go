@@ -69,6 +69,18 @@ type RefreshToken struct {
 	SessionExpiresAt time.Time
 }
 
+// Spend is the outcome of presenting a refresh token for rotation.
+type Spend struct {
+	// First is true for the caller that spent the token.
+	First bool
+	// FirstSpentAt is when it was first spent (zero when that is no longer
+	// known: the record was swept long after).
+	FirstSpentAt time.Time
+	// Withdrawn is true when the token was withdrawn before anyone spent
+	// it: the answer that carried it was not delivered.
+	Withdrawn bool
+}
+
 // Store is the persistence the service needs. Implementations must keep the
 // contract's consistency rules without relying on atomic conditional updates:
 // every decision that must hold under concurrency is an insert that a unique
@@ -115,9 +127,13 @@ type Store interface {
 	// RefreshTokenByHash returns the stored token or ErrNotFound.
 	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)
 	// SpendRefreshToken records that the token was presented for rotation.
-	// The first caller gets first=true; every later caller gets first=false
-	// and the time of the first spend.
-	SpendRefreshToken(ctx context.Context, t *RefreshToken, at time.Time) (first bool, firstSpentAt time.Time, err error)
+	// Of concurrent callers exactly one gets First; every later caller is
+	// told when it was first spent, or that it was withdrawn.
+	SpendRefreshToken(ctx context.Context, t *RefreshToken, at time.Time) (Spend, error)
+	// WithdrawRefreshToken marks a token issued to a client that never
+	// received it, unless it was spent first: the two decide by one unique
+	// insert. It returns whether it withdrew the token.
+	WithdrawRefreshToken(ctx context.Context, t *RefreshToken, at time.Time) (bool, error)
 	// UnspendRefreshToken removes the spend record of a token whose
 	// replacement could not be issued.
 	UnspendRefreshToken(ctx context.Context, hash string) error

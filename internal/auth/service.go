@@ -281,11 +281,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		return nil, nil, err
 	}
 	undoCtx := context.WithoutCancel(ctx)
-	tokens.undo = func() {
-		ctx, cancel := s.detached(undoCtx)
-		defer cancel()
-		s.revokeQuietly(ctx, sess.ID, u.ID, ReasonUndelivered)
-	}
+	tokens.undo = func() { s.revokeQuietly(undoCtx, sess.ID, u.ID, ReasonUndelivered) }
 	if ctx.Err() != nil {
 		tokens.Undo() // the client is gone: nobody holds these tokens
 		return nil, nil, fmt.Errorf("login: %w", ctx.Err())
@@ -295,9 +291,12 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 }
 
 // revokeQuietly revokes a session that the caller is abandoning (a sign-in
-// that failed half-way, or whose answer was never delivered) and logs a
+// that failed half-way, or whose answer was never delivered), under a
+// bounded context of its own (the caller's may be what ran out), and logs a
 // failure instead of returning it.
 func (s *Service) revokeQuietly(ctx context.Context, sid, uid, reason string) {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
 	if err := s.revoke(ctx, sid, uid, reason, s.now().UTC()); err != nil {
 		s.log.WarnContext(ctx, "could not revoke an abandoned session", "session_id", sid, "reason", reason, "err", err.Error())
 	}
@@ -412,47 +411,77 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	wctx, cancel := s.detached(ctx)
 	defer cancel()
 	now := s.now().UTC()
-	first, spentAt, err := s.store.SpendRefreshToken(wctx, rec, now)
+	spend, err := s.store.SpendRefreshToken(wctx, rec, now)
 	if err != nil {
 		return nil, nil, s.storeErr("spending refresh token", err)
 	}
-	if !first && now.Sub(spentAt) > s.cfg.RefreshReuseGrace {
+	first := spend.First
+	if spend.Withdrawn {
+		// Issued in an answer that was never delivered, and withdrawn: its
+		// predecessor was made usable again instead. Whoever holds it
+		// received an answer the server believes lost; refuse it without
+		// taking it for theft.
+		s.log.InfoContext(ctx, "withdrawn refresh token presented", "user_id", rec.UserID, "session_id", rec.SessionID)
+		return nil, nil, fmt.Errorf("%w: withdrawn token presented", ErrRefreshTokenInvalid)
+	}
+	if !first && now.Sub(spend.FirstSpentAt) > s.cfg.RefreshReuseGrace {
 		if err := s.revoke(wctx, rec.SessionID, rec.UserID, ReasonReuse, now); err != nil {
 			return nil, nil, err
 		}
-		s.event(ctx, slog.LevelWarn, "refresh token reuse detected; session revoked", "refresh_reuse", "user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spentAt)
+		s.event(ctx, slog.LevelWarn, "refresh token reuse detected; session revoked", "refresh_reuse", "user_id", rec.UserID, "session_id", rec.SessionID, "first_spent_at", spend.FirstSpentAt)
 		return nil, nil, fmt.Errorf("%w: spent token presented again", ErrRefreshTokenInvalid)
-	}
-	unspend := func() {}
-	if first {
-		// The client keeps its old token until it receives the new one:
-		// when it cannot (a failure here, or an answer never delivered),
-		// un-spend the old one, so that its retry after the grace window is
-		// not taken for reuse.
-		undoCtx := context.WithoutCancel(ctx)
-		unspend = func() {
-			ctx, cancel := s.detached(undoCtx)
-			defer cancel()
-			if err := s.store.UnspendRefreshToken(ctx, rec.Hash); err != nil {
-				s.log.WarnContext(ctx, "could not un-spend a refresh token whose replacement was not delivered", "err", err.Error())
-			}
-		}
 	}
 	tokens, err := s.issue(wctx, u.ID, rec.SessionID, rec.SessionExpiresAt, now)
 	if err != nil {
-		unspend()
+		if first {
+			s.unspend(context.WithoutCancel(ctx), rec.Hash)
+		}
 		return nil, nil, err
 	}
 	if terr := s.store.TouchSession(wctx, rec.SessionID, now); terr != nil {
 		s.log.WarnContext(ctx, "session last-used time not updated", "err", terr.Error())
 	}
-	tokens.undo = unspend
+	if first {
+		// The client keeps its old token until it receives the new one.
+		// When it cannot (its answer is not delivered), the new token is
+		// withdrawn and the old one made usable again, so that its retry
+		// after the grace window is not taken for reuse. The withdrawal
+		// comes first and is decided by a unique insert against the new
+		// token's spend: if the answer reached the client after all (it
+		// closed only its half of the connection), and it spent the new
+		// token, the old one stays spent, so no client ever holds two live
+		// tokens of one session.
+		issued := &RefreshToken{Hash: HashToken(tokens.Refresh), SessionID: rec.SessionID, UserID: rec.UserID, ExpiresAt: tokens.RefreshExpiresAt}
+		undoCtx := context.WithoutCancel(ctx)
+		tokens.undo = func() {
+			ctx, cancel := s.detached(undoCtx)
+			defer cancel()
+			withdrawn, err := s.store.WithdrawRefreshToken(ctx, issued, s.now().UTC())
+			if err != nil {
+				s.log.WarnContext(ctx, "could not withdraw a refresh token whose answer was not delivered", "err", err.Error())
+				return
+			}
+			if withdrawn {
+				s.unspend(undoCtx, rec.Hash)
+			}
+		}
+	}
 	if ctx.Err() != nil {
 		tokens.Undo() // the client is gone: it keeps its old token
 		return nil, nil, fmt.Errorf("refresh: %w", ctx.Err())
 	}
 	s.event(ctx, slog.LevelInfo, "session refreshed", "refresh", "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
 	return u, tokens, nil
+}
+
+// unspend makes a spent refresh token usable again (its replacement never
+// reached the client), under its own bounded context.
+func (s *Service) unspend(ctx context.Context, hash string) {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
+	if err := s.store.UnspendRefreshToken(ctx, hash); err != nil {
+		s.log.WarnContext(ctx, "could not un-spend a refresh token whose replacement was not delivered", "err", err.Error())
+	}
 }
 
 // Logout revokes the session of the access token, and that of the refresh

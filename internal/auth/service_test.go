@@ -18,12 +18,12 @@ type goneAfter struct {
 	cancel context.CancelFunc
 }
 
-func (g *goneAfter) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (bool, time.Time, error) {
-	first, spentAt, err := g.Store.SpendRefreshToken(ctx, t, at)
+func (g *goneAfter) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (auth.Spend, error) {
+	spend, err := g.Store.SpendRefreshToken(ctx, t, at)
 	if g.call == "SpendRefreshToken" {
 		g.cancel()
 	}
-	return first, spentAt, err
+	return spend, err
 }
 
 func (g *goneAfter) CreateSession(ctx context.Context, s *auth.Session) ([]string, error) {

@@ -86,6 +86,7 @@ func Start(o Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	clearStale(dir)
 	db := &DB{dir: dir, lock: lock, done: make(chan struct{})}
 	ok := false
 	defer func() {
@@ -157,11 +158,29 @@ func Start(o Options) (*DB, error) {
 	return db, nil
 }
 
+// clearStale removes what a process that served dir and was killed left:
+// its socket file and the private directory it names. Called with the
+// directory's lock held, so that process is gone.
+func clearStale(dir string) {
+	path := filepath.Join(dir, SocketFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	_ = os.Remove(path)
+	if socketDir := filepath.Dir(strings.TrimSpace(string(b))); strings.HasPrefix(filepath.Base(socketDir), socketDirPrefix) {
+		_ = os.RemoveAll(socketDir)
+	}
+}
+
+// socketDirPrefix begins the name of a socket's private directory.
+const socketDirPrefix = "gqlauth-db-"
+
 // privateSocket makes a fresh directory of its own (mode 0700) for the
 // socket and returns it with the socket's path.
 func privateSocket() (dir, socket string, err error) {
 	for _, base := range []string{os.TempDir(), "/tmp"} {
-		dir, err = os.MkdirTemp(base, "gqlauth-db-")
+		dir, err = os.MkdirTemp(base, socketDirPrefix)
 		if err != nil {
 			continue
 		}

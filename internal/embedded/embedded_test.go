@@ -169,3 +169,27 @@ func TestSocketNeverTCP(t *testing.T) {
 	}
 	again.Stop()
 }
+
+// TestStaleSocketCleared: what a killed process left (its socket file and
+// the private directory it names) is removed by the next start.
+func TestStaleSocketCleared(t *testing.T) {
+	dir := t.TempDir()
+	stale, err := os.MkdirTemp("", "gqlauth-db-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, embedded.SocketFile), []byte(filepath.Join(stale, "mongodb.sock")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := embedded.Start(embedded.Options{Dir: dir, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Stop()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the stale socket directory is still there: %v", err)
+	}
+	if _, err := embedded.Locate(dir); err == nil {
+		t.Fatal("Locate found the dead socket of a TCP-mode start")
+	}
+}

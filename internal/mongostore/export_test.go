@@ -73,3 +73,24 @@ func InsertSessionFrom(ctx context.Context, s *Store, sess *auth.Session, n int6
 	_, err = s.insertSession(ctx, sess, uid, n)
 	return err
 }
+
+// SetCounter sets the user's counter hint, as lost updates can, and
+// removes its floor when legacy (a counter of an earlier release).
+func SetCounter(ctx context.Context, s *Store, userID string, seq int64, legacy bool) error {
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}}
+	if legacy {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "low", Value: ""}}})
+	}
+	_, err := s.counters.UpdateOne(ctx, byID(userID), update)
+	return err
+}
+
+// DeleteSession deletes a session document, as the sweep does once it (or
+// a placeholder) expired.
+func DeleteSession(ctx context.Context, s *Store, id string) error {
+	_, err := s.sessions.DeleteOne(ctx, byID(id))
+	return err
+}
+
+// MigrateFloors runs the migration of counters from an earlier release.
+func MigrateFloors(ctx context.Context, s *Store) (int, error) { return s.migrateFloors(ctx) }

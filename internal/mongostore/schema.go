@@ -150,6 +150,16 @@ const SweepTimeout = 5 * time.Minute
 // failures. A first sweep soon after start matters: a server restarted more
 // often than the interval would otherwise never sweep.
 func (s *Store) RunSweeper(ctx context.Context, first, interval time.Duration) {
+	// Session counters from an earlier release get their floor at once, not
+	// at the first sweep (see sessions.go).
+	mctx, cancel := context.WithTimeout(ctx, SweepTimeout)
+	n, err := s.migrateFloors(mctx)
+	cancel()
+	if err != nil {
+		s.log.WarnContext(ctx, "migrating session counters failed; the sweep retries", "err", err.Error())
+	} else if n > 0 {
+		s.log.InfoContext(ctx, "session counters from an earlier release migrated", "counters", n)
+	}
 	wait := time.NewTimer(first)
 	defer wait.Stop()
 	for {

@@ -34,7 +34,14 @@ import (
 // find them, until the next sign-in or the sweep closes them. Losing an
 // update of low (FerretDB's updates are not atomic) only leaves the floor
 // lower, which costs reads, never correctness: low is written only after the
-// numbers below it were closed, and a closed number stays closed.
+// numbers below it were closed, and no session is ever inserted at or below
+// it (a placeholder or session swept from below the floor leaves a hole
+// that nothing fills).
+//
+// Counters written by an earlier release have no floor. Until the store
+// migrates them (at start, in the background: migrateFloors), such a user
+// is treated as that release did: only the cap's newest numbers are
+// considered, and the floor is not written.
 
 // Bounds of the numbering's look-ups.
 const (
@@ -43,8 +50,9 @@ const (
 	// maxSeqGap is how many missing numbers in a row end the search for
 	// the newest session: a sign-in that took a number and stopped before
 	// inserting leaves a gap, and a lost increment can put the counter
-	// below it.
-	maxSeqGap = 4
+	// below it. It exceeds the sign-ins of one user that can be under way
+	// at once on an instance (bcrypt slots) several times over.
+	maxSeqGap = 16
 	// maxScanNumbers bounds how many numbers one listing reads below the
 	// newest; the floor is normally about cap below it.
 	maxScanNumbers = 1000
@@ -128,7 +136,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) ([]string
 	if err != nil {
 		return nil, err
 	}
-	seq, err := s.insertSession(ctx, sess, uid, c.Seq)
+	floor, err := s.floor(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	// Never at or below the floor, whatever a lagging counter says.
+	seq, err := s.insertSession(ctx, sess, uid, max(c.Seq, floor+1))
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +150,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *auth.Session) ([]string
 		// sign-in does not probe again. Losing this update is harmless too.
 		_, _ = s.counters.UpdateOne(ctx, byID(sess.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}})
 	}
-	revoked, err := s.applyCap(ctx, sess.UserID, uid, c.Low, seq, sess.CreatedAt)
+	revoked, err := s.applyCap(ctx, sess.UserID, uid, floor, c.Low != nil, seq, sess.CreatedAt)
 	if err != nil {
 		return nil, fmt.Errorf("applying the session cap: %w", err)
 	}
@@ -171,17 +184,10 @@ func (s *Store) insertSession(ctx context.Context, sess *auth.Session, uid bson.
 	return 0, mapErr(err)
 }
 
-// applyCap closes every number in (low, newest-cap] and raises the floor to
-// newest-cap. low nil means a counter from before the floor existed.
-func (s *Store) applyCap(ctx context.Context, userID string, uid bson.ObjectID, low *int64, newest int64, at time.Time) ([]string, error) {
+// applyCap closes every number in (floor, newest-cap] and, when the
+// counter has a floor of its own (write), raises it to newest-cap.
+func (s *Store) applyCap(ctx context.Context, userID string, uid bson.ObjectID, floor int64, write bool, newest int64, at time.Time) ([]string, error) {
 	top := newest - int64(s.perUser)
-	if top <= 0 {
-		return nil, nil
-	}
-	floor, err := s.floor(ctx, userID, uid, low, at)
-	if err != nil {
-		return nil, err
-	}
 	var revoked []string
 	for n := floor + 1; n <= top; n++ {
 		id, err := s.closeNumber(ctx, userID, uid, n, at)
@@ -192,7 +198,7 @@ func (s *Store) applyCap(ctx context.Context, userID string, uid bson.ObjectID, 
 			revoked = append(revoked, id)
 		}
 	}
-	if top > floor {
+	if write && top > floor {
 		if _, err := s.counters.UpdateOne(ctx, byID(userID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: top}}}}); err != nil {
 			return revoked, mapErr(err)
 		}
@@ -237,67 +243,103 @@ func (s *Store) closeNumber(ctx context.Context, userID string, uid bson.ObjectI
 	return "", fmt.Errorf("closing session number %d: too much contention", n)
 }
 
-// floor returns the user's floor, finding it for a counter written before
-// the floor existed.
-func (s *Store) floor(ctx context.Context, userID string, uid bson.ObjectID, low *int64, at time.Time) (int64, error) {
-	if low != nil {
-		return *low, nil
-	}
-	return s.legacyFloor(ctx, userID, uid, at)
-}
-
-// legacyFloor gives a counter written by an earlier release, which kept
-// no floor, its floor: it queries the user's sessions once (on FerretDB this
-// reads the whole collection) and migrates them (migrateFloor).
-func (s *Store) legacyFloor(ctx context.Context, userID string, uid bson.ObjectID, at time.Time) (int64, error) {
-	var c counterDoc
-	if err := s.counters.FindOne(ctx, byID(userID)).Decode(&c); err != nil {
-		return 0, mapErr(err)
-	}
+// floor returns the user's floor. A counter from an earlier release, not
+// migrated yet (migrateFloors), gets that release's view: the numbers the
+// cap kept, below the newest.
+func (s *Store) floor(ctx context.Context, c counterDoc) (int64, error) {
 	if c.Low != nil {
 		return *c.Low, nil
 	}
-	cur, err := s.sessions.Find(ctx, bson.D{{Key: "user_id", Value: uid}}, sessionNumbersOnly)
+	newest, err := s.newestNumber(ctx, c.UserID, c.Seq)
 	if err != nil {
-		return 0, mapErr(err)
+		return 0, err
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return 0, mapErr(err)
-	}
-	return s.migrateFloor(ctx, c, docs, at)
+	return max(newest-int64(s.perUser)-1, 0), nil
 }
 
-// sessionNumbersOnly projects what migrateFloor reads of a session.
+// sessionNumbersOnly projects what migrateFloors reads of a session.
 var sessionNumbersOnly = options.Find().SetProjection(bson.D{
 	{Key: "_id", Value: 1}, {Key: "user_id", Value: 1}, {Key: "seq", Value: 1},
 	{Key: "expires_at", Value: 1}, {Key: "placeholder", Value: 1},
 })
 
-// migrateFloor sets the floor of a counter from an earlier release, given
-// all of the user's sessions. That release revoked the session the cap
-// numbers back at each sign-in but kept no floor, so a sign-in that stopped
-// half-way left a live session below the cap: those are revoked now, and
-// the floor is set at the cap. Numbers below it without a session were
-// taken long ago and are closed.
-func (s *Store) migrateFloor(ctx context.Context, c counterDoc, docs []sessionDoc, at time.Time) (int64, error) {
-	newest := c.Seq
-	for _, d := range docs {
-		newest = max(newest, d.Seq)
-	}
-	top := max(newest-int64(s.perUser), 0)
-	for _, d := range docs {
-		if d.Seq > top || d.Placeholder || !d.ExpiresAt.After(at) {
-			continue
-		}
-		if _, err := s.insertRevocation(ctx, d.ID, d.UserID, auth.ReasonSessionLimit, at, d.ExpiresAt); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := s.counters.UpdateOne(ctx, byID(c.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: top}}}}); err != nil {
+// migrateFloors gives the counters of an earlier release, which kept no
+// floor, theirs. That release revoked the session the cap numbers back at
+// each sign-in, so a sign-in that stopped half-way left a live session
+// below the cap: those are revoked now, and the floor is set at the cap.
+// Numbers below it without a session were taken long ago and are closed.
+// It reads the sessions collection twice, streaming (the newest number of
+// each user, then the strays), and goes on past a user it cannot migrate.
+// It returns how many counters it migrated.
+func (s *Store) migrateFloors(ctx context.Context) (int, error) {
+	cur, err := s.counters.Find(ctx, bson.D{{Key: "low", Value: bson.D{{Key: "$exists", Value: false}}}})
+	if err != nil {
 		return 0, mapErr(err)
 	}
-	return top, nil
+	newest := map[bson.ObjectID]int64{}
+	var counters []counterDoc
+	if err := cur.All(ctx, &counters); err != nil {
+		return 0, mapErr(err)
+	}
+	if len(counters) == 0 {
+		return 0, nil
+	}
+	for _, c := range counters {
+		if uid, err := bson.ObjectIDFromHex(c.UserID); err == nil {
+			newest[uid] = c.Seq
+		}
+	}
+	scan := func(each func(d *sessionDoc) error) error {
+		cur, err := s.sessions.Find(ctx, bson.D{}, sessionNumbersOnly)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			var d sessionDoc
+			if err := cur.Decode(&d); err != nil {
+				return err
+			}
+			if _, legacy := newest[d.UserID]; legacy {
+				if err := each(&d); err != nil {
+					return err
+				}
+			}
+		}
+		return mapErr(cur.Err())
+	}
+	if err := scan(func(d *sessionDoc) error { newest[d.UserID] = max(newest[d.UserID], d.Seq); return nil }); err != nil {
+		return 0, err
+	}
+	now := s.now().UTC()
+	failed := map[bson.ObjectID]bool{}
+	var errs []error
+	err = scan(func(d *sessionDoc) error {
+		top := newest[d.UserID] - int64(s.perUser)
+		if d.Seq > top || d.Placeholder || !d.ExpiresAt.After(now) {
+			return nil
+		}
+		if _, err := s.insertRevocation(ctx, d.ID, d.UserID, auth.ReasonSessionLimit, now, d.ExpiresAt); err != nil {
+			failed[d.UserID] = true
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	migrated := 0
+	for uid, n := range newest {
+		if failed[uid] {
+			continue
+		}
+		if _, err := s.counters.UpdateOne(ctx, byID(uid.Hex()), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: max(n-int64(s.perUser), 0)}}}}); err != nil {
+			errs = append(errs, mapErr(err))
+			continue
+		}
+		migrated++
+	}
+	return migrated, errors.Join(errs...)
 }
 
 // nextSeq increments the user's sign-in counter and returns it as updated.
@@ -411,8 +453,7 @@ func (s *Store) LiveSessions(ctx context.Context, userID string) ([]*auth.Sessio
 }
 
 func (s *Store) liveSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
-	uid, err := bson.ObjectIDFromHex(userID)
-	if err != nil {
+	if _, err := bson.ObjectIDFromHex(userID); err != nil {
 		return nil, auth.ErrNotFound
 	}
 	var c counterDoc
@@ -422,7 +463,8 @@ func (s *Store) liveSessions(ctx context.Context, userID string, now time.Time) 
 	case err != nil:
 		return nil, mapErr(err)
 	}
-	floor, err := s.floor(ctx, userID, uid, c.Low, now)
+	c.UserID = userID
+	floor, err := s.floor(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -483,28 +525,28 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keep, reason str
 }
 
 // repairCaps applies the session cap of every user whose floor lags more
-// than the cap behind the newest number (what a sign-in that stopped
-// half-way left), and gives counters from an earlier release their floor.
-// It reads the counters collection, and the sessions collection only when
-// there are such counters.
+// than the cap behind the newest number: what a sign-in that stopped
+// half-way left (a lagging counter can hide such a user until it signs in
+// again, which applies the cap itself). It reads the counters collection
+// once, and migrates counters from an earlier release first.
 func (s *Store) repairCaps(ctx context.Context) (int, error) {
-	cur, err := s.counters.Find(ctx, bson.D{})
+	if _, err := s.migrateFloors(ctx); err != nil {
+		s.log.WarnContext(ctx, "some session counters were not migrated; the next sweep retries", "err", err.Error())
+	}
+	cur, err := s.counters.Find(ctx, bson.D{{Key: "low", Value: bson.D{{Key: "$exists", Value: true}}}})
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	var counters []counterDoc
-	if err := cur.All(ctx, &counters); err != nil {
-		return 0, mapErr(err)
-	}
+	defer cur.Close(ctx)
 	now := s.now().UTC()
 	repaired := 0
-	var legacy []counterDoc
-	for _, c := range counters {
-		if c.Low == nil {
-			legacy = append(legacy, c)
-			continue
+	var errs []error
+	for cur.Next(ctx) {
+		var c counterDoc
+		if err := cur.Decode(&c); err != nil {
+			return repaired, err
 		}
-		if c.Seq-*c.Low <= int64(s.perUser) {
+		if c.Low == nil || c.Seq-*c.Low <= int64(s.perUser) {
 			continue
 		}
 		uid, err := bson.ObjectIDFromHex(c.UserID)
@@ -512,40 +554,23 @@ func (s *Store) repairCaps(ctx context.Context) (int, error) {
 			continue
 		}
 		newest, err := s.newestNumber(ctx, c.UserID, c.Seq)
-		if err != nil {
-			return repaired, err
+		if err == nil {
+			var revoked []string
+			revoked, err = s.applyCap(ctx, c.UserID, uid, *c.Low, true, newest, now)
+			if len(revoked) > 0 {
+				s.log.InfoContext(ctx, "sweep applied the session cap left by an interrupted sign-in", "user_id", c.UserID, "revoked", len(revoked))
+			}
 		}
-		revoked, err := s.applyCap(ctx, c.UserID, uid, c.Low, newest, now)
 		if err != nil {
-			return repaired, err
-		}
-		if len(revoked) > 0 {
-			s.log.InfoContext(ctx, "sweep applied the session cap left by an interrupted sign-in", "user_id", c.UserID, "revoked", len(revoked))
+			errs = append(errs, err) // the others are repaired all the same
+			continue
 		}
 		repaired++
 	}
-	if len(legacy) == 0 {
-		return repaired, nil
+	if err := cur.Err(); err != nil {
+		errs = append(errs, mapErr(err))
 	}
-	cur, err = s.sessions.Find(ctx, bson.D{}, sessionNumbersOnly)
-	if err != nil {
-		return repaired, mapErr(err)
-	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return repaired, mapErr(err)
-	}
-	byUser := map[string][]sessionDoc{}
-	for _, d := range docs {
-		byUser[d.UserID.Hex()] = append(byUser[d.UserID.Hex()], d)
-	}
-	for _, c := range legacy {
-		if _, err := s.migrateFloor(ctx, c, byUser[c.UserID], now); err != nil {
-			return repaired, err
-		}
-		repaired++
-	}
-	return repaired, nil
+	return repaired, errors.Join(errs...)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -323,7 +323,9 @@ func TestSpendRefreshTokenOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			firsts[i], times[i], errs[i] = s.SpendRefreshToken(ctx, tok, now.Add(time.Duration(i)*time.Millisecond))
+			var spend auth.Spend
+			spend, errs[i] = s.SpendRefreshToken(ctx, tok, now.Add(time.Duration(i)*time.Millisecond))
+			firsts[i], times[i] = spend.First, spend.FirstSpentAt
 		})
 	}
 	wg.Wait()
@@ -365,7 +367,7 @@ func TestSweep(t *testing.T) {
 		if err := s.SaveRefreshToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.SpendRefreshToken(ctx, tok, now); err != nil {
+		if _, err := s.SpendRefreshToken(ctx, tok, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -388,7 +390,7 @@ func TestSweep(t *testing.T) {
 	if _, err := s.RefreshTokenByHash(ctx, "old"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("expired token still there: %v", err)
 	}
-	if first, _, _ := s.SpendRefreshToken(ctx, cur, now); first {
+	if spend, _ := s.SpendRefreshToken(ctx, cur, now); spend.First {
 		t.Error("the live token's use record was swept")
 	}
 }
@@ -727,5 +729,118 @@ func TestRevokeAllRacingWrites(t *testing.T) {
 	listed, scanned := liveSet(t, s, u.ID)
 	if !slices.Equal(listed, scanned) {
 		t.Fatalf("listed %v, scanned %v", listed, scanned)
+	}
+}
+
+// TestWithdrawRefreshToken: a withdrawal and a spend of one token decide
+// against each other; a withdrawn token is reported as such.
+func TestWithdrawRefreshToken(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tok := func(name string) *auth.RefreshToken {
+		return &auth.RefreshToken{Hash: auth.HashToken(name), SessionID: "s", UserID: newUserID(), ExpiresAt: now.Add(time.Hour)}
+	}
+	t.Run("WithdrawnThenSpent", func(t *testing.T) {
+		a := tok("a")
+		if ok, err := s.WithdrawRefreshToken(ctx, a, now); err != nil || !ok {
+			t.Fatalf("withdraw = %v, %v", ok, err)
+		}
+		spend, err := s.SpendRefreshToken(ctx, a, now)
+		if err != nil || spend.First || !spend.Withdrawn {
+			t.Fatalf("spend after withdrawal = %+v, %v", spend, err)
+		}
+	})
+	t.Run("SpentThenNotWithdrawn", func(t *testing.T) {
+		b := tok("b")
+		if spend, err := s.SpendRefreshToken(ctx, b, now); err != nil || !spend.First {
+			t.Fatalf("spend = %+v, %v", spend, err)
+		}
+		if ok, err := s.WithdrawRefreshToken(ctx, b, now); err != nil || ok {
+			t.Fatalf("withdraw after the spend = %v, %v", ok, err)
+		}
+	})
+}
+
+// TestNoSessionAtOrBelowTheFloor: a hole below the floor (a placeholder or
+// an expired session the sweep deleted) is never filled, however far a
+// lost update puts the counter back, so no live session hides below the
+// floor (found by review).
+func TestNoSessionAtOrBelowTheFloor(t *testing.T) {
+	s, _ := mustOpenStoreCap(t, 5)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "hole@example.com")
+	for i := 1; i <= 10; i++ {
+		var err error
+		if i == 3 {
+			err = mongostore.SkipSessionNumber(ctx, s, u.ID)
+		} else {
+			_, err = s.CreateSession(ctx, newSession(u))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Number 3 holds a placeholder now; the sweep deletes it when it
+	// expires, and the counter falls back.
+	if err := mongostore.DeleteSession(ctx, s, mongostore.SessionID(u.ID, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := mongostore.SetCounter(ctx, s, u.ID, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	sess := newSession(u)
+	if _, err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if sess.ID == mongostore.SessionID(u.ID, 3) {
+		t.Fatalf("the new session took number 3, below the floor")
+	}
+	listed, scanned := liveSet(t, s, u.ID)
+	if !slices.Equal(listed, scanned) || len(scanned) != 5 {
+		t.Fatalf("listed %v, scanned %v: want the same 5", listed, scanned)
+	}
+}
+
+// TestMigrateFloors: counters from an earlier release (no floor), one of
+// them with a stray live session below the cap that the earlier release's
+// interrupted sign-in left, get their floor; the stray is revoked.
+func TestMigrateFloors(t *testing.T) {
+	s, _ := mustOpenStoreCap(t, 3)
+	ctx := context.Background()
+	u := mustCreateUser(t, s, "legacy@example.com")
+	other := mustCreateUser(t, s, "legacy-small@example.com")
+	stray := newSession(u)
+	if _, err := s.CreateSession(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := mongostore.CreateSessionWithoutCap(ctx, s, newSession(u)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateSession(ctx, newSession(other)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{u.ID, other.ID} {
+		c := map[string]int64{u.ID: 4, other.ID: 1}[id]
+		if err := mongostore.SetCounter(ctx, s, id, c, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := mongostore.MigrateFloors(ctx, s); err != nil || n != 2 {
+		t.Fatalf("migrated %d counters (%v), want 2", n, err)
+	}
+	if revoked, _ := s.SessionRevoked(ctx, stray.ID); !revoked {
+		t.Fatal("the stray session below the cap was not revoked")
+	}
+	for _, id := range []string{u.ID, other.ID} {
+		listed, scanned := liveSet(t, s, id)
+		if !slices.Equal(listed, scanned) {
+			t.Fatalf("after the migration: listed %v, scanned %v", listed, scanned)
+		}
+	}
+	if n, err := mongostore.MigrateFloors(ctx, s); err != nil || n != 0 {
+		t.Fatalf("a second migration migrated %d (%v)", n, err)
 	}
 }

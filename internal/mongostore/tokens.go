@@ -21,13 +21,16 @@ type tokenDoc struct {
 	SessionExpiresAt time.Time     `bson:"session_expires_at"`
 }
 
-// useDoc records that a refresh token was spent. Its _id is the token's
-// hash, so exactly one insert per token succeeds.
+// useDoc records that a refresh token was spent, or withdrawn before anyone
+// spent it. Its _id is the token's hash, so exactly one insert per token
+// succeeds: the spend and the withdrawal decide against each other.
 type useDoc struct {
 	Hash      string    `bson:"_id"`
 	SessionID string    `bson:"session_id"`
 	SpentAt   time.Time `bson:"spent_at"`
 	ExpiresAt time.Time `bson:"expires_at"`
+	// Withdrawn marks a token whose answer was never delivered.
+	Withdrawn bool `bson:"withdrawn,omitempty"`
 }
 
 // useRecordMargin is how much longer a use record is kept than its token.
@@ -68,26 +71,43 @@ func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*auth.Refr
 
 // SpendRefreshToken inserts the token's use record. The first caller's
 // insert succeeds; every later one hits the _id index and is told when the
-// token was first spent.
-func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (bool, time.Time, error) {
-	// The use record must outlive the token record (and the clock skew that
-	// verification tolerates), or a spent token could look unspent.
-	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt.Add(useRecordMargin)})
-	if err == nil {
-		return true, at, nil
-	}
-	if !isDuplicate(err) {
-		return false, time.Time{}, mapErr(err)
+// token was first spent, or that it was withdrawn.
+func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (auth.Spend, error) {
+	inserted, err := s.insertUse(ctx, t, at, false)
+	if err != nil || inserted {
+		return auth.Spend{First: inserted, FirstSpentAt: at}, err
 	}
 	var d useDoc
 	if err := s.uses.FindOne(ctx, byID(t.Hash)).Decode(&d); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			// Swept after the token expired: it was spent long ago.
-			return false, time.Time{}, nil
+			return auth.Spend{}, nil
 		}
-		return false, time.Time{}, mapErr(err)
+		return auth.Spend{}, mapErr(err)
 	}
-	return false, d.SpentAt, nil
+	return auth.Spend{FirstSpentAt: d.SpentAt, Withdrawn: d.Withdrawn}, nil
+}
+
+// WithdrawRefreshToken inserts a withdrawn use record for a token that was
+// issued but whose answer was not delivered. It returns false when the
+// token was spent first (so it was delivered after all).
+func (s *Store) WithdrawRefreshToken(ctx context.Context, t *auth.RefreshToken, at time.Time) (bool, error) {
+	return s.insertUse(ctx, t, at, true)
+}
+
+// insertUse inserts the token's use record; false means one exists.
+func (s *Store) insertUse(ctx context.Context, t *auth.RefreshToken, at time.Time, withdrawn bool) (bool, error) {
+	// The use record must outlive the token record (and the clock skew that
+	// verification tolerates), or a spent token could look unspent.
+	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt.Add(useRecordMargin), Withdrawn: withdrawn})
+	switch {
+	case err == nil:
+		return true, nil
+	case isDuplicate(err):
+		return false, nil
+	default:
+		return false, mapErr(err)
+	}
 }
 
 // UnspendRefreshToken deletes the token's use record.
