@@ -5,15 +5,25 @@ import (
 	"fmt"
 )
 
-// Error codes that clients see in a GraphQL error's extensions.code. Clients
-// switch on these, never on messages.
+// Error codes: every code a client can see in a GraphQL error's
+// extensions.code, in one table. Clients switch on these, never on
+// messages.
 const (
+	// Errors of an operation that ran: the answer is HTTP 200.
 	CodeUnauthenticated = "UNAUTHENTICATED"
-	CodeForbidden       = "FORBIDDEN"
+	CodeForbidden       = "FORBIDDEN" // also the cross-origin 403
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
-	CodeRateLimited     = "RATE_LIMITED"
+	CodeRateLimited     = "RATE_LIMITED" // with extensions.retryAfter and Retry-After
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
+
+	// Request errors, answered before an operation runs.
+	CodeBadRequest      = "BAD_REQUEST"       // 400: not JSON, a batch, another content type; 406: a mutation over GET
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE" // 413: over MAX_BODY_BYTES
+	// gqlgen's own (the same strings as its errcode package), 422.
+	CodeParseFailed             = "GRAPHQL_PARSE_FAILED"
+	CodeValidationFailed        = "GRAPHQL_VALIDATION_FAILED" // validation, depth, selections, variables
+	CodeComplexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
 )
 
 // Error is an error a client may see: a stable code, a human message, and,

@@ -11,14 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
-// Events lists the security events counted from the start (at zero), so
-// that dashboards see them before the first occurrence.
-var Events = []string{
-	"login", "login_failed", "login_throttled", "refresh", "refresh_reuse",
-	"logout", "logout_all", "register", "password_changed", "session_revoked",
-}
+var _ auth.Observer = (*Metrics)(nil)
 
 // Metrics holds the collectors on a registry of their own.
 type Metrics struct {
@@ -30,9 +27,15 @@ type Metrics struct {
 	dbErrors   *prometheus.CounterVec
 }
 
-// New registers the collectors. hashing and waiting report the password
-// hashes running and queued.
-func New(hashing, waiting func() float64) *Metrics {
+// Hashing reports the password hashes running and queued
+// (password.Hasher).
+type Hashing interface {
+	InFlight() int
+	Waiting() int
+}
+
+// New registers the collectors.
+func New(hashing Hashing) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -62,16 +65,18 @@ func New(hashing, waiting func() float64) *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gqlauth_password_hashes_in_flight",
 			Help: "Password hashes (bcrypt) running now.",
-		}, hashing),
+		}, func() float64 { return float64(hashing.InFlight()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gqlauth_password_hashes_waiting",
 			Help: "Password hashes waiting for a slot.",
-		}, waiting),
+		}, func() float64 { return float64(hashing.Waiting()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	for _, e := range Events {
-		m.events.WithLabelValues(e)
+	// Every event counted from the start (at zero), so that dashboards see
+	// them before the first occurrence.
+	for _, e := range auth.Events {
+		m.events.WithLabelValues(string(e))
 	}
 	for _, k := range []string{"unavailable", "other"} {
 		m.dbErrors.WithLabelValues(k)
@@ -85,7 +90,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // AuthEvent counts a security event (auth.Observer).
-func (m *Metrics) AuthEvent(event string) { m.events.WithLabelValues(event).Inc() }
+func (m *Metrics) AuthEvent(event auth.Event) { m.events.WithLabelValues(string(event)).Inc() }
 
 // DatabaseError counts a failed database call (auth.Observer).
 func (m *Metrics) DatabaseError(unavailable bool) {
