@@ -3,9 +3,9 @@
 // tokens in HttpOnly cookies, server-side sessions, and MongoDB storage (an
 // embedded FerretDB by default).
 //
-// It wires the packages under internal/ and graph/ together and nothing
-// else: main turns signals into a cancel and calls Run and Close on Main,
-// which tests reuse.
+// This file wires the packages under internal/ and graph/ together and does
+// nothing else: main turns signals into a cancel and calls Run and Close on
+// Main, which tests reuse. docs/architecture.md says what each package owns.
 package main
 
 import (
@@ -13,30 +13,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/joho/godotenv"
 
 	"github.com/gqlauth/gqlauth/graph"
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/config"
+	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/metrics"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/password"
 	"github.com/gqlauth/gqlauth/internal/token"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
@@ -53,25 +48,35 @@ func main() {
 	}
 }
 
+// healthcheck asks the local server whether it is ready: the health check
+// of images without a shell ("gqlauth healthcheck").
+func healthcheck() int {
+	cfg, err := config.FromEnvironment(".env")
+	if err == nil {
+		err = web.CheckReady(cfg.LocalURL())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	return 0
+}
+
 // run loads the configuration, starts the server, waits for a signal or a
 // server failure, and shuts down within SHUTDOWN_TIMEOUT.
 func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
-	lookup, err := envLookup(".env")
+	cfg, err := config.FromEnvironment(".env")
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(lookup)
-	if err != nil {
-		return err
-	}
-	defer reserveProcsForHashing(cfg.BcryptConcurrency)()
+	defer password.ReserveProcs(cfg.BcryptConcurrency)()
 	if _, set := os.LookupEnv("GOGC"); !set {
 		// The embedded database allocates a lot per query; collecting half
 		// as often bought about a quarter more `me` throughput for a few
 		// MiB of memory (BENCHMARKS.md). GOGC overrides it.
 		debug.SetGCPercent(200)
 	}
-	m := NewMain(cfg, newLogger(logOut, cfg.LogFormat, cfg.LogLevel))
+	m := NewMain(cfg, web.NewLogger(logOut, cfg.LogFormat, cfg.LogLevel))
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
@@ -87,87 +92,6 @@ func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
 	return errors.Join(serveErr, m.Close(shutdownCtx))
 }
 
-// healthcheck asks the local server's /readyz; images without a shell or
-// curl use it as their health check ("gqlauth healthcheck"). It reads PORT
-// and HOST as the server does, .env included.
-func healthcheck() int {
-	host, port := "127.0.0.1", "8000"
-	if lookup, err := envLookup(".env"); err == nil {
-		if p, ok := lookup("PORT"); ok && strings.TrimSpace(p) != "" {
-			port = strings.TrimSpace(p)
-		}
-		if h, ok := lookup("HOST"); ok && h != "" && h != "0.0.0.0" && h != "::" {
-			host = h
-		}
-	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "healthcheck:", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, "healthcheck: /readyz answered", resp.Status)
-		return 1
-	}
-	return 0
-}
-
-// reserveProcsForHashing raises GOMAXPROCS by the number of hashing slots.
-// Password hashing runs on low-priority threads (see auth.Hasher); with
-// scheduler places of their own, a login flood cannot occupy the places
-// other requests need, and the OS gives the CPU to those requests first.
-// (Setting GOMAXPROCS stops the runtime from following later changes of a
-// container's CPU limit; the value read here already follows the limit at
-// start.) It returns a function that restores the previous setting.
-func reserveProcsForHashing(slots int) (restore func()) {
-	prev := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(prev + slots)
-	return func() { runtime.GOMAXPROCS(prev) }
-}
-
-// envLookup returns the environment, backed by the .env file at path when
-// there is one; the environment wins.
-func envLookup(path string) (config.Lookup, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return os.LookupEnv, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	dotenv, err := godotenv.UnmarshalBytes(data)
-	if err != nil {
-		// godotenv's message quotes the rest of the file, secrets included:
-		// name the line instead.
-		return nil, fmt.Errorf("%s: line %d is not NAME=value", path, badDotEnvLine(data))
-	}
-	return config.Chain(os.LookupEnv, config.MapLookup(dotenv)), nil
-}
-
-// badDotEnvLine returns the number of the first line that does not parse on
-// its own (a best guess when values span lines).
-func badDotEnvLine(data []byte) int {
-	for i, line := range strings.Split(string(data), "\n") {
-		if _, err := godotenv.Unmarshal(line); err != nil {
-			return i + 1
-		}
-	}
-	return 1
-}
-
-// newLogger returns the server's logger: text or JSON lines from level up,
-// each with the request id when there is one.
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if format == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(web.ContextHandler{Handler: h})
-}
-
 // Main is the running server.
 type Main struct {
 	Config config.Config
@@ -175,7 +99,7 @@ type Main struct {
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 
-	db      embeddedDB
+	db      *embedded.DB
 	store   *mongostore.Store
 	tokens  *token.Manager
 	metrics *metrics.Metrics
@@ -185,11 +109,10 @@ type Main struct {
 	server      *http.Server
 	metricsAddr string
 	serveErr    chan error
-	ready       atomic.Bool
 
-	bg     context.Context    // background work runs until Close
-	cancel context.CancelFunc // stops background work
-	wg     sync.WaitGroup
+	sides     context.Context    // the side listeners serve until Close
+	stopSides context.CancelFunc // stops them
+	wg        sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,308 +129,156 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Now == nil {
 		m.Now = time.Now
 	}
-	bg, cancel := context.WithCancel(context.Background())
-	m.bg, m.cancel = bg, cancel
+	m.sides, m.stopSides = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			_ = m.Close(context.Background())
 		}
 	}()
-
-	if err := m.openStore(ctx, bg); err != nil {
+	if err := m.openStore(ctx); err != nil {
 		return err
 	}
 	if err := m.openTokens(); err != nil {
 		return err
 	}
-	hasher, err := auth.NewHasher(m.Config.BcryptCost, m.Config.BcryptConcurrency, m.Config.BcryptQueue)
+	hasher, err := password.NewHasher(m.Config.BcryptCost, m.Config.BcryptConcurrency, m.Config.BcryptQueue)
 	if err != nil {
 		return err
 	}
-	m.metrics = metrics.New(
-		func() float64 { return float64(hasher.InFlight()) },
-		func() float64 { return float64(hasher.Waiting()) },
-	)
-	service := auth.NewService(m.store, m.tokens, hasher, auth.Config{
-		AccessTokenTTL:     m.Config.AccessTokenTTL,
-		RefreshTokenTTL:    m.Config.RefreshTokenTTL,
-		RefreshReuseGrace:  m.Config.RefreshReuseGrace,
-		SessionMaxLifetime: m.Config.SessionMaxLifetime,
-		LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
-		DatabaseTimeout:    m.Config.DatabaseTimeout,
-	}, m.Now, m.Logger, m.metrics)
+	m.metrics = metrics.New(hasher)
+	service, err := auth.New(auth.Deps{
+		Users: m.store, Sessions: m.store, RefreshTokens: m.store, Attempts: m.store,
+		Tokens: m.tokens, Passwords: hasher,
+		Config: auth.Config{
+			AccessTokenTTL:     m.Config.AccessTokenTTL,
+			RefreshTokenTTL:    m.Config.RefreshTokenTTL,
+			RefreshReuseGrace:  m.Config.RefreshReuseGrace,
+			SessionMaxLifetime: m.Config.SessionMaxLifetime,
+			LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
+			DatabaseTimeout:    m.Config.DatabaseTimeout,
+		},
+		Clock: m.Now, Logger: m.Logger, Observer: m.metrics,
+	})
+	if err != nil {
+		return err
+	}
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
 	}
+	return m.serve()
+}
 
-	m.ln, err = net.Listen("tcp", m.Config.Addr())
+// openStore starts the embedded database when DATABASE_URL is unset, and
+// connects the store (see mongostore.Connect).
+func (m *Main) openStore(ctx context.Context) error {
+	cfg := m.Config
+	o := mongostore.Options{
+		URI: cfg.DatabaseURL, Database: cfg.DatabaseName, Timeout: cfg.DatabaseTimeout,
+		Logger: m.Logger, Now: m.Now, WaitWhenDown: true,
+	}
+	where := "DATABASE_URL"
+	if cfg.Embedded() {
+		db, err := embedded.ForServer(cfg.DataDir, cfg.Production(), m.Logger)
+		if err != nil {
+			return err
+		}
+		m.db, where = db, "embedded database"
+		o.URI, o.WaitWhenDown, o.Prepare = db.URI(), false, db.Prepare(cfg.DatabaseName)
+	}
+	store, err := mongostore.Connect(ctx, o)
 	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	m.store = store
+	return nil
+}
+
+// openTokens uses the configured key, or outside production a development
+// key kept under DATA_DIR.
+func (m *Main) openTokens() (err error) {
+	var dev *token.DevKey
+	m.tokens, dev, err = token.ManagerFor(m.Config.JWTIssuer, m.Config.SigningKey, m.Config.PreviousKeys, m.Config.DataDir, m.Config.JWTAlgorithm, m.Now)
+	if dev != nil {
+		verb := map[bool]string{true: "generated a", false: "using the"}[dev.Created]
+		m.Logger.Info(verb+" development signing key; for real keys set JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (base64 of PEM, see README)",
+			"path", dev.Path, "alg", m.Config.JWTAlgorithm, "kid", m.tokens.SigningKeyID())
+	}
+	return err
+}
+
+// buildHandler assembles the route table and the middleware around it.
+func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
+	cfg := m.Config
+	gql := graph.NewHandler(graph.Options{
+		Resolver:        &graph.Resolver{Auth: service},
+		Logger:          m.Logger,
+		Cookies:         web.CookieConfig{Secure: cfg.CookieSecure, Domain: cfg.CookieDomain, SameSite: cfg.CookieSameSite},
+		TrustedProxies:  cfg.TrustedProxies,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		ComplexityLimit: cfg.ComplexityLimit,
+		DepthLimit:      cfg.DepthLimit,
+		Introspection:   cfg.Introspection,
+		RateLimiter:     web.NewRateLimiter(cfg.RateLimitIPPerMinute, m.Now),
+		Observe:         m.metrics.Operation,
+	})
+	routes := web.Routes{
+		{Pattern: "GET /graphql", Handler: gql},
+		{Pattern: "POST /graphql", Handler: gql},
+		{Pattern: "GET /api/healthchecker", Handler: http.HandlerFunc(web.HealthChecker)},
+		{Pattern: "GET /healthz", Handler: http.HandlerFunc(web.Healthz)},
+		{Pattern: "GET /readyz", Handler: web.Readyz(m.store.Ready)},
+		{Pattern: "GET /.well-known/jwks.json", Handler: web.JWKS(m.tokens.JWKS())},
+	}
+	if cfg.Playground {
+		routes = append(routes, web.Route{Pattern: "GET /{$}", Handler: playground.Handler("GraphQL playground", "/graphql")})
+	}
+	if cfg.MetricsAddr == "" && !cfg.Production() {
+		// In production the metrics are served only on METRICS_ADDR: they
+		// tell an attacker how the throttles fare.
+		routes = append(routes, web.Route{Pattern: "GET /metrics", Handler: m.metrics.Handler()})
+	}
+	crossOrigin, err := web.CrossOrigin(cfg.ClientOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("CLIENT_ORIGIN: %w", err)
+	}
+	var h http.Handler = routes.Mux()
+	h = crossOrigin(h)
+	h = web.CORS(cfg.ClientOrigins)(h)
+	h = web.NoStore(h)
+	h = web.AccessLog(m.Logger, routes, m.metrics.Request)(h)
+	return web.RequestID(h), nil
+}
+
+// serve listens on Config.Addr() and on the side listeners (profiles,
+// metrics) that are configured.
+func (m *Main) serve() (err error) {
+	if m.ln, err = net.Listen("tcp", m.Config.Addr()); err != nil {
 		return fmt.Errorf("listening on %s: %w (set PORT to another port)", m.Config.Addr(), err)
 	}
-	m.server = &http.Server{
-		Handler:           m.handler,
-		ReadHeaderTimeout: 5 * time.Second, // mitigates Slowloris
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
-	}
+	m.server = web.NewServer(m.handler, m.Logger)
 	go func() {
 		if err := m.server.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.serveErr <- err
 		}
 	}()
-	if m.Config.PprofAddr != "" {
-		m.startPprof()
-	}
-	if m.Config.MetricsAddr != "" {
-		if err := m.startMetrics(); err != nil {
+	for _, side := range []struct {
+		name, addr string
+		handler    http.Handler
+		bound      *string
+	}{
+		{"DEBUG_PPROF_ADDR", m.Config.PprofAddr, web.Profiles(), new(string)},
+		{"METRICS_ADDR", m.Config.MetricsAddr, m.metrics.Handler(), &m.metricsAddr},
+	} {
+		if side.addr == "" {
+			continue
+		}
+		if *side.bound, err = web.ServeSide(m.sides, &m.wg, side.name, side.addr, side.handler, m.Logger); err != nil {
 			return err
 		}
+		m.Logger.Warn("serving a side listener; keep it off the public network", "name", side.name, "addr", *side.bound)
 	}
 	m.Logger.Info("listening", "addr", m.ln.Addr().String(), "graphql", "/graphql", "playground", m.Config.Playground)
 	return nil
-}
-
-// startMetrics serves /metrics on METRICS_ADDR, a listener of its own.
-func (m *Main) startMetrics() error {
-	ln, err := net.Listen("tcp", m.Config.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("METRICS_ADDR: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.metrics.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.metricsAddr = ln.Addr().String()
-	m.Logger.Info("serving metrics", "addr", m.metricsAddr)
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Logger.Error("metrics server failed", "err", err.Error())
-		}
-	}()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		<-m.bg.Done()
-		_ = srv.Close()
-	}()
-	return nil
-}
-
-// startPprof serves the runtime profiles on the (loopback) DEBUG_PPROF_ADDR.
-func (m *Main) startPprof() {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: m.Config.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.Logger.Warn("serving profiles (DEBUG_PPROF_ADDR)", "addr", m.Config.PprofAddr)
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Logger.Error("profile server failed", "err", err.Error())
-		}
-	}()
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		<-m.bg.Done()
-		_ = srv.Close()
-	}()
-}
-
-// openStore starts the embedded database when DATABASE_URL is unset, opens
-// the store, and prepares the schema. A database that is down is waited for
-// in the background; one that answers wrongly stops start-up.
-func (m *Main) openStore(ctx, bg context.Context) error {
-	uri := m.Config.DatabaseURL
-	if m.Config.Embedded() {
-		dir := filepath.Join(m.Config.DataDir, "db")
-		db, err := startEmbedded(dir, m.Config.Production())
-		if err != nil {
-			return err
-		}
-		m.db = db
-		uri = db.URI()
-		m.Logger.Info("using the embedded database (FerretDB over SQLite); set DATABASE_URL to use MongoDB, e.g. DATABASE_URL=mongodb://admin:password123@localhost:6000/fastapi?authSource=admin",
-			"dir", db.Dir())
-		if m.Config.Production() {
-			m.Logger.Warn("APP_ENV=production without DATABASE_URL: the embedded database is a single process's files; use MongoDB in production")
-		}
-	}
-	store, err := mongostore.Open(mongostore.Options{
-		URI:      uri,
-		Database: m.Config.DatabaseName,
-		Timeout:  m.Config.DatabaseTimeout,
-		Logger:   m.Logger,
-		Now:      m.Now,
-	})
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	m.store = store
-
-	err = m.prepareDatabase(ctx)
-	if err != nil && m.db != nil {
-		return fmt.Errorf("embedded database: %w", err)
-	}
-	var probeErr error
-	if err != nil {
-		// The driver reports a peer that is not MongoDB as a timeout or as a
-		// garbled reply, depending on what the peer does: ask it directly.
-		probeErr = mongostore.ProbeWire(ctx, uri, m.Config.DatabaseTimeout)
-	}
-	switch {
-	case err == nil:
-	case probeErr != nil:
-		return fmt.Errorf("DATABASE_URL: not a MongoDB server: %s", oneLine(probeErr))
-	case !mongostore.IsDown(err):
-		return fmt.Errorf("DATABASE_URL: the database refused us (check the address, user and password): %s", oneLine(err))
-	default:
-		m.Logger.Warn("database is not reachable yet; serving, not ready, and retrying", "err", err.Error())
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.retryPrepare(bg)
-		}()
-	}
-
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.store.RunSweeper(bg, mongostore.SweepFirst, mongostore.SweepInterval)
-	}()
-	return nil
-}
-
-// prepareDatabase pings the database and creates the schema; then the
-// server is ready.
-func (m *Main) prepareDatabase(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*m.Config.DatabaseTimeout)
-	defer cancel()
-	if err := m.store.Ping(ctx); err != nil {
-		return err
-	}
-	if err := m.store.EnsureSchema(ctx); err != nil {
-		return err
-	}
-	if m.db != nil {
-		if err := prepareEmbedded(ctx, m.db, m.Config.DatabaseName); err != nil {
-			return err
-		}
-	}
-	m.ready.Store(true)
-	return nil
-}
-
-// oneLine flattens an error message (the driver's can span lines), so that
-// a start-up failure is one line.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// retryPrepare retries prepareDatabase with capped exponential backoff until
-// it succeeds or ctx ends.
-func (m *Main) retryPrepare(ctx context.Context) {
-	delay := 500 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		err := m.prepareDatabase(ctx)
-		if err == nil {
-			m.Logger.Info("database is reachable; ready")
-			return
-		}
-		m.Logger.Warn("database still not ready", "err", err.Error(), "retry_in", delay.String())
-		delay = min(2*delay, 30*time.Second)
-	}
-}
-
-// openTokens loads the configured key, or outside production generates a
-// development key once and keeps it under DATA_DIR.
-func (m *Main) openTokens() error {
-	key := m.Config.SigningKey
-	if key == nil {
-		priv, path, created, err := token.LoadOrCreateDevKey(m.Config.DataDir, m.Config.JWTAlgorithm)
-		if err != nil {
-			return fmt.Errorf("JWT_PRIVATE_KEY not set, and the development key failed: %w", err)
-		}
-		if key, err = token.NewKey(m.Config.JWTAlgorithm, priv, nil); err != nil {
-			return fmt.Errorf("development key %s: %w", path, err)
-		}
-		verb := "using the"
-		if created {
-			verb = "generated a"
-		}
-		m.Logger.Info(verb+" development signing key; for real keys set JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (base64 of PEM, see README)",
-			"path", path, "alg", key.Alg, "kid", key.ID)
-	}
-	tokens, err := token.NewManager(m.Config.JWTIssuer, key, m.Config.PreviousKeys, m.Now)
-	if err != nil {
-		return err
-	}
-	m.tokens = tokens
-	return nil
-}
-
-// buildHandler assembles the routes and the middleware around them.
-func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
-	gql := graph.NewHandler(graph.Options{
-		Resolver: &graph.Resolver{Auth: service},
-		Logger:   m.Logger,
-		Cookies: web.CookieConfig{
-			Secure:   m.Config.CookieSecure,
-			Domain:   m.Config.CookieDomain,
-			SameSite: m.Config.CookieSameSite,
-		},
-		TrustedProxies:  m.Config.TrustedProxies,
-		MaxBodyBytes:    m.Config.MaxBodyBytes,
-		ComplexityLimit: m.Config.ComplexityLimit,
-		DepthLimit:      m.Config.DepthLimit,
-		Introspection:   m.Config.Introspection,
-		RateLimiter:     web.NewRateLimiter(m.Config.RateLimitIPPerMinute, m.Now),
-		Observe:         m.metrics.Operation,
-	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /graphql", gql)
-	mux.Handle("POST /graphql", gql)
-	if m.Config.Playground {
-		mux.Handle("GET /{$}", playground.Handler("GraphQL playground", "/graphql"))
-	}
-	mux.HandleFunc("GET /api/healthchecker", web.HealthChecker)
-	mux.HandleFunc("GET /healthz", web.Healthz)
-	mux.HandleFunc("GET /readyz", web.Readyz(m.readiness))
-	mux.HandleFunc("GET /.well-known/jwks.json", web.JWKS(m.tokens.JWKS()))
-	if m.Config.MetricsAddr == "" && !m.Config.Production() {
-		// In production the metrics are served only on METRICS_ADDR: they
-		// tell an attacker how the throttles fare.
-		mux.Handle("GET /metrics", m.metrics.Handler())
-	}
-
-	crossOrigin, err := web.CrossOrigin(m.Config.ClientOrigins)
-	if err != nil {
-		return nil, fmt.Errorf("CLIENT_ORIGIN: %w", err)
-	}
-	var h http.Handler = mux
-	h = crossOrigin(h)
-	h = web.CORS(m.Config.ClientOrigins)(h)
-	h = web.NoStore(h)
-	h = web.AccessLog(m.Logger, m.metrics.Request)(h)
-	h = web.RequestID(h)
-	return h, nil
-}
-
-// readiness is ready when the schema is prepared and the database answers.
-func (m *Main) readiness(ctx context.Context) error {
-	if !m.ready.Load() {
-		return errors.New("database not prepared")
-	}
-	return m.store.Ping(ctx)
 }
 
 // Handler returns the server's HTTP handler.
@@ -515,6 +286,9 @@ func (m *Main) Handler() http.Handler { return m.handler }
 
 // Addr returns the address the server listens on.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// MetricsAddr returns the address of the METRICS_ADDR listener, or "".
+func (m *Main) MetricsAddr() string { return m.metricsAddr }
 
 // URL returns the server's base URL on loopback (with "localhost", so that
 // browsers treat it as the same site as a frontend on another port).
@@ -526,15 +300,10 @@ func (m *Main) URL() string {
 // ServeErr reports a failure of the HTTP server after Run returned.
 func (m *Main) ServeErr() <-chan error { return m.serveErr }
 
-// Store returns the store, for tests.
-func (m *Main) Store() *mongostore.Store { return m.store }
-
-// Tokens returns the token manager, for tests.
-func (m *Main) Tokens() *token.Manager { return m.tokens }
-
 // Close stops accepting connections, waits for in-flight requests until ctx
-// ends, then stops background work and closes the store and the embedded
-// database. Calls after the first return the first's result.
+// ends, then stops the side listeners, closes the store (and its background
+// work) and stops the embedded database. Calls after the first return the
+// first's result.
 func (m *Main) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
 	return m.closeErr
@@ -547,8 +316,8 @@ func (m *Main) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("shutting down HTTP server: %w", err))
 		}
 	}
-	if m.cancel != nil {
-		m.cancel()
+	if m.stopSides != nil {
+		m.stopSides()
 	}
 	m.wg.Wait()
 	if m.store != nil {

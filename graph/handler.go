@@ -46,8 +46,9 @@ func NewHandler(o Options) http.Handler {
 // newServer returns the gqlgen server inside the handler.
 func newServer(o Options) *handler.Server {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: o.Resolver}))
-	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes, observe: o.Observe})
-	srv.AddTransport(getTransport{observe: o.Observe})
+	srv.AddTransport(postTransport{maxBody: o.MaxBodyBytes})
+	srv.AddTransport(newGetTransport(o.Observe))
+	srv.Use(observer{observe: o.Observe})
 	cache := newQueryCache(QueryCacheBytes, MaxCachedQueryBytes)
 	srv.SetQueryCache(cache)
 	srv.Use(newSelectionLimit(o.ComplexityLimit, cache))

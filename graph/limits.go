@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -232,7 +231,7 @@ func (l selectionLimit) MutateOperationParameters(ctx context.Context, p *graphq
 	}
 	if n := countSelections(doc); n > l.max {
 		e := gqlerror.Errorf("The document has %d selections; at most %d are allowed", n, l.max)
-		errcode.Set(e, errcode.ValidationFailed)
+		e.Extensions = map[string]any{"code": auth.CodeValidationFailed}
 		return e
 	}
 	return nil

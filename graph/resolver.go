@@ -22,7 +22,7 @@ type Resolver struct {
 // refresh. Should the answer not reach the client, the tokens are undone
 // (see auth.Tokens.Undo).
 func signedIn(req *web.Request, u *auth.User, t *auth.Tokens) *model.AuthPayload {
-	req.SetSessionCookies(t.IssuedAt, t.Access, t.AccessExpiresAt, t.Refresh, t.RefreshExpiresAt)
+	req.SetSessionCookies(web.Session{IssuedAt: t.IssuedAt, Access: t.Access, AccessExpiresAt: t.AccessExpiresAt, Refresh: t.Refresh, RefreshExpiresAt: t.RefreshExpiresAt})
 	req.OnUndelivered(t.Undo)
 	return &model.AuthPayload{AccessToken: t.Access, AccessTokenExpiresAt: t.AccessExpiresAt, User: u}
 }

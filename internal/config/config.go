@@ -97,6 +97,17 @@ func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
 // Addr returns the listen address.
 func (c *Config) Addr() string { return c.Host + ":" + strconv.Itoa(c.Port) }
 
+// LocalURL returns the server's base URL as a process on the same machine
+// reaches it (the image's health check): loopback when the server listens
+// on every interface.
+func (c *Config) LocalURL() string {
+	host := c.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.Port))
+}
+
 // Lookup finds a configuration variable, like os.LookupEnv.
 type Lookup func(name string) (string, bool)
 

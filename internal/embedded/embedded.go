@@ -1,12 +1,15 @@
 // Package embedded runs FerretDB (SQLite handler) in-process, so that the
 // server needs no database installed: the store reaches it through the
-// official MongoDB driver over loopback, the same code path as a real
-// MongoDB.
+// official MongoDB driver on a private Unix socket, the same code path as a
+// real MongoDB.
+//
+// Builds with the noembedded tag leave FerretDB and SQLite out (production
+// images that use MongoDB): there Available is false and Start returns
+// ErrNotBuilt.
 package embedded
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,9 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/FerretDB/FerretDB/ferretdb"
-	_ "modernc.org/sqlite" // the driver FerretDB itself uses
 )
 
 // DB is a running embedded FerretDB.
@@ -64,6 +64,10 @@ const (
 // 104 bytes on the BSDs, 108 on Linux, including the final NUL).
 const maxSocketPath = 103
 
+// ErrNotBuilt is returned by Start in a build without the embedded
+// database (the noembedded tag).
+var ErrNotBuilt = errors.New("this build has no embedded database (built with -tags noembedded)")
+
 // ErrInUse means another process serves the directory's database.
 var ErrInUse = errors.New("the embedded database directory is in use by another process")
 
@@ -75,6 +79,9 @@ var ErrInUse = errors.New("the embedded database directory is in use by another 
 // Dir (container volume paths are often too long), and writes the socket's
 // path to Dir/socket.
 func Start(o Options) (*DB, error) {
+	if !Available {
+		return nil, ErrNotBuilt
+	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded database directory: %w", err)
@@ -99,38 +106,13 @@ func Start(o Options) (*DB, error) {
 		}
 	}()
 
-	listener := ferretdb.ListenerConfig{TCP: o.Addr}
 	var socket string
 	if o.Addr == "" {
 		if db.socketDir, socket, err = privateSocket(); err != nil {
 			return nil, err
 		}
-		listener = ferretdb.ListenerConfig{Unix: socket}
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	// WAL (FerretDB's default) with synchronous=NORMAL: a commit no longer
-	// waits for fsync, which more than doubled refresh throughput
-	// (BENCHMARKS.md). Committed data survives a crash of the process
-	// (kill -9); a crash of the OS or a power loss can lose the last
-	// commits, revocations and spent-token records among them (a logout
-	// could come undone). Durable keeps FULL, as production should.
-	synchronous := "normal"
-	if o.Durable {
-		synchronous = "full"
-	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener: listener,
-		Handler:  "sqlite",
-		// cache_size: FerretDB keeps up to 100 SQLite connections open,
-		// each with its own page cache (2 MiB by default), and a sweep's
-		// whole-collection reads fill them; the OS caches the file anyway,
-		// so 256 KiB a connection bounds memory at no measured cost.
-		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(" + synchronous + ")&_pragma=cache_size(-256)",
-		Logger:    logger,
-	})
+	srv, err := newServer(dir, socket, o)
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded database: %w", err)
 	}
@@ -138,10 +120,10 @@ func Start(o Options) (*DB, error) {
 	db.cancel = cancel
 	go func() {
 		defer close(db.done)
-		_ = f.Run(ctx) // returns nil when ctx is cancelled
+		_ = srv.run(ctx) // returns nil when ctx is cancelled
 	}()
 	if socket != "" {
-		// The listener exists once New returns. The directory already
+		// The listener exists once newServer returns. The directory already
 		// keeps others out; the socket's own mode says so too.
 		if err := os.Chmod(socket, 0o600); err != nil {
 			return nil, fmt.Errorf("embedded database socket: %w", err)
@@ -149,13 +131,44 @@ func Start(o Options) (*DB, error) {
 		if err := writeFileAtomic(filepath.Join(dir, SocketFile), []byte(socket+"\n")); err != nil {
 			return nil, fmt.Errorf("embedded database socket: %w", err)
 		}
-		// The driver wants the socket path percent-encoded as the host.
 		db.uri = socketURI(socket)
 	} else {
-		db.uri = f.MongoDBURI()
+		db.uri = srv.uri
 	}
 	ok = true
 	return db, nil
+}
+
+// server is the database running in the process: its run loop, and its
+// URI when it listens on TCP.
+type server struct {
+	run func(context.Context) error
+	uri string
+}
+
+// ForServer starts the server's embedded database in dataDir/db (durable
+// in production), and logs that it did and how to use MongoDB instead. In
+// a build without it, the error says DATABASE_URL is required.
+func ForServer(dataDir string, production bool, log *slog.Logger) (*DB, error) {
+	db, err := Start(Options{Dir: filepath.Join(dataDir, "db"), Durable: production})
+	if errors.Is(err, ErrNotBuilt) {
+		return nil, fmt.Errorf("DATABASE_URL: required: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("using the embedded database (FerretDB over SQLite); set DATABASE_URL to use MongoDB, e.g. DATABASE_URL=mongodb://admin:password123@localhost:6000/fastapi?authSource=admin",
+		"dir", db.Dir())
+	if production {
+		log.Warn("APP_ENV=production without DATABASE_URL: the embedded database is a single process's files; use MongoDB in production")
+	}
+	return db, nil
+}
+
+// Prepare returns what the store runs once its schema exists: the _id
+// index fix of the named database (IndexIDLookups).
+func (d *DB) Prepare(database string) func(context.Context) error {
+	return func(ctx context.Context) error { return IndexIDLookups(ctx, d.dir, database) }
 }
 
 // clearStale removes what a process that served dir and was killed left:
@@ -196,6 +209,8 @@ func privateSocket() (dir, socket string, err error) {
 	return "", "", fmt.Errorf("embedded database socket: %w", err)
 }
 
+// socketURI returns the driver's URI of a socket: its path, percent-encoded,
+// as the host.
 func socketURI(socket string) string { return "mongodb://" + url.PathEscape(socket) + "/" }
 
 // Locate returns the MongoDB URI of the embedded database that a running
@@ -252,56 +267,4 @@ func (d *DB) release() {
 		_ = d.lock.Close() // closing drops the flock
 		d.lock = nil
 	}
-}
-
-// IndexIDLookups makes FerretDB's _id look-ups in the named database use an
-// index. FerretDB answers a filter that is exactly {_id: value} with
-// `WHERE _ferretdb_sjson->'$._id' = ?`, but its own unique _id index is on
-// the expression `_ferretdb_sjson->"_id"`, which SQLite does not match to
-// that query: every look-up, update and delete by _id reads the whole table.
-// This adds, to every collection of the database, an index on the exact
-// expression the query uses. It is idempotent; run it after the collections
-// exist (the store's EnsureSchema creates them).
-//
-// Measured at 11,000 documents: find by _id 21 ms → 0.4 ms, update by _id
-// 24 ms → 1.2 ms.
-func IndexIDLookups(ctx context.Context, dir, database string) error {
-	file := filepath.Join(dir, database+".sqlite")
-	if _, err := os.Stat(file); err != nil {
-		return fmt.Errorf("indexing _id look-ups: %w", err)
-	}
-	sdb, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		return fmt.Errorf("indexing _id look-ups: %w", err)
-	}
-	defer sdb.Close()
-
-	rows, err := sdb.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
-	if err != nil {
-		return fmt.Errorf("indexing _id look-ups: listing collections: %w", err)
-	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			rows.Close()
-			return fmt.Errorf("indexing _id look-ups: %w", err)
-		}
-		tables = append(tables, t)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("indexing _id look-ups: %w", err)
-	}
-	for _, t := range tables {
-		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (_ferretdb_sjson->'$._id')`,
-			quoteIdent(t+"_gqlauth_id_lookup"), quoteIdent(t))
-		if _, err := sdb.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("indexing _id look-ups of %s: %w", t, err)
-		}
-	}
-	return nil
-}
-
-func quoteIdent(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

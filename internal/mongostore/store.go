@@ -30,6 +30,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,7 +45,8 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 )
 
-// Collection names.
+// Collection names: the schema that this package and its test helper
+// (storetest) keep, and nothing else knows.
 const (
 	CollUsers       = "users"
 	CollUserEmails  = "user_emails"
@@ -73,6 +76,13 @@ type Store struct {
 	now    func() time.Time
 	// perUser is the per-user cap of live sessions.
 	perUser int
+	timeout time.Duration
+
+	prepareHook func(context.Context) error
+	ready       atomic.Bool
+	bg          context.Context // background work (sweep, retries) runs until Close
+	stop        context.CancelFunc
+	wg          sync.WaitGroup
 
 	users, emails, sessions, counters, revocations, tokens, uses *mongo.Collection
 	attempts, attemptHeads                                       *mongo.Collection
@@ -92,6 +102,12 @@ type Options struct {
 	// SessionsPerUser caps a user's live sessions (the oldest are revoked
 	// first); 0 means auth.MaxSessionsPerUser.
 	SessionsPerUser int
+	// Prepare, when set, runs once the schema exists, before the store is
+	// ready (Connect): the embedded database's _id index fix.
+	Prepare func(context.Context) error
+	// WaitWhenDown makes Connect wait, in the background, for a database
+	// that does not answer yet, instead of failing.
+	WaitWhenDown bool
 }
 
 // Open creates a client for the URI. It does not wait for the database: the
@@ -119,7 +135,12 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("connecting to database: %w", err)
 	}
 	db := client.Database(o.Database)
+	bg, stop := context.WithCancel(context.Background())
 	return &Store{
+		timeout:      o.Timeout,
+		prepareHook:  o.Prepare,
+		bg:           bg,
+		stop:         stop,
 		client:       client,
 		db:           db,
 		log:          o.Logger,
@@ -137,13 +158,13 @@ func Open(o Options) (*Store, error) {
 	}, nil
 }
 
-// Close disconnects the client.
+// Close stops the background work (sweep, retries), waits for it, and
+// disconnects the client.
 func (s *Store) Close(ctx context.Context) error {
+	s.stop()
+	s.wg.Wait()
 	return s.client.Disconnect(ctx)
 }
-
-// Database returns the underlying database, for tests and tools.
-func (s *Store) Database() *mongo.Database { return s.db }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {

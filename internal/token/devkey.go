@@ -7,7 +7,45 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
+
+// DevKey describes a development key: where it is kept, and whether it
+// was generated now.
+type DevKey struct {
+	Path    string
+	Created bool
+}
+
+// ManagerFor returns the manager that signs with key, or, when key is nil
+// (no key configured: development only), with the development key for alg
+// kept under dir, which it generates on first use; dev then describes that
+// key, for the log.
+func ManagerFor(issuer string, key *Key, previous []*Key, dir, alg string, now func() time.Time) (m *Manager, dev *DevKey, err error) {
+	if key == nil {
+		dev = &DevKey{}
+		if key, dev.Path, dev.Created, err = DevelopmentKey(dir, alg); err != nil {
+			return nil, nil, fmt.Errorf("JWT_PRIVATE_KEY not set, and the development key failed: %w", err)
+		}
+	}
+	m, err = NewManager(issuer, key, previous, now)
+	return m, dev, err
+}
+
+// DevelopmentKey returns the development signing key for alg kept under
+// dir, generating it (mode 0600) on first use, so that tokens survive
+// restarts without configured keys. created reports whether it was made
+// now; path is where it is kept.
+func DevelopmentKey(dir, alg string) (key *Key, path string, created bool, err error) {
+	priv, path, created, err := LoadOrCreateDevKey(dir, alg)
+	if err != nil {
+		return nil, path, false, err
+	}
+	if key, err = NewKey(alg, priv, nil); err != nil {
+		return nil, path, false, fmt.Errorf("development key %s: %w", path, err)
+	}
+	return key, path, created, nil
+}
 
 // DevKeyPath returns where the generated development key for alg is kept.
 func DevKeyPath(dir, alg string) string {

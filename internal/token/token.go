@@ -23,13 +23,22 @@ const (
 	Refresh
 )
 
-// Typ returns the JWT header "typ" of the kind.
+// Typ returns the JWT header "typ" of the kind, and "" for a value that is
+// no kind: Sign and Verify refuse it, so that a kind added later cannot
+// share another's typ by default.
 func (k Kind) Typ() string {
-	if k == Refresh {
+	switch k {
+	case Access:
+		return "at+jwt"
+	case Refresh:
 		return "rt+jwt"
+	default:
+		return ""
 	}
-	return "at+jwt"
 }
+
+// errUnknownKind is returned for a Kind that is not one of the constants.
+var errUnknownKind = errors.New("unknown token kind")
 
 // MaxTokenBytes caps the length of a token before it is parsed. Tokens the
 // server signs are well under 1 KiB (RS256 is the largest).
@@ -168,6 +177,9 @@ func NewID() string {
 // Sign returns a signed token of the given kind. IssuedAt is also used as
 // nbf; ID is generated when empty.
 func (m *Manager) Sign(kind Kind, c Claims) (string, error) {
+	if kind.Typ() == "" {
+		return "", errUnknownKind
+	}
 	if c.ID == "" {
 		c.ID = NewID()
 	}
@@ -196,6 +208,9 @@ func (m *Manager) Sign(kind Kind, c Claims) (string, error) {
 // kind's typ, no key-fetching headers, iss, exp (required), nbf and iat, and
 // the presence of sub, sid and jti. Every failure wraps ErrInvalid.
 func (m *Manager) Verify(kind Kind, s string) (Claims, error) {
+	if kind.Typ() == "" {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, errUnknownKind)
+	}
 	if len(s) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalid, MaxTokenBytes)
 	}

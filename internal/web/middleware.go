@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
 
+	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/rs/cors"
 )
 
@@ -100,23 +102,11 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// Routes are the paths that metrics name; every other path is "other", so
-// that scanners cannot create unbounded label values.
-var Routes = []string{"/graphql", "/", "/api/healthchecker", "/healthz", "/readyz", "/.well-known/jwks.json", "/metrics"}
-
-func routeOf(path string) string {
-	for _, r := range Routes {
-		if path == r {
-			return r
-		}
-	}
-	return "other"
-}
-
 // AccessLog logs one line per request (request id, GraphQL operation,
-// status, duration), reports it to observe when not nil, and turns a panic
-// that escaped the handler into a logged 500.
-func AccessLog(log *slog.Logger, observe func(route string, status int)) func(http.Handler) http.Handler {
+// status, duration), reports it with its route's name (Routes.Name) to
+// observe when not nil, and turns a panic that escaped the handler into a
+// logged 500.
+func AccessLog(log *slog.Logger, routes Routes, observe func(route string, status int)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -128,7 +118,7 @@ func AccessLog(log *slog.Logger, observe func(route string, status int)) func(ht
 					}
 					log.ErrorContext(r.Context(), "panic serving request", "panic", p, "stack", string(debug.Stack()))
 					if rec.status == 0 {
-						WriteJSONError(rec, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
+						WriteJSONError(rec, http.StatusInternalServerError, auth.CodeInternal, "Internal server error")
 					}
 				}
 				status := rec.status
@@ -136,7 +126,7 @@ func AccessLog(log *slog.Logger, observe func(route string, status int)) func(ht
 					status = http.StatusOK // nothing written: net/http answers 200
 				}
 				if observe != nil {
-					observe(routeOf(r.URL.Path), status)
+					observe(routes.Name(r.URL.Path), status)
 				}
 				if !log.Enabled(r.Context(), slog.LevelInfo) {
 					return
@@ -200,9 +190,20 @@ func CrossOrigin(trusted []string) (func(http.Handler) http.Handler, error) {
 		}
 	}
 	p.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteJSONError(w, http.StatusForbidden, "FORBIDDEN", "Cross-origin request refused")
+		WriteJSONError(w, http.StatusForbidden, auth.CodeForbidden, "Cross-origin request refused")
 	}))
 	return p.Handler, nil
+}
+
+// NewLogger returns the server's logger: text or JSON lines from level up,
+// each with the request id when there is one (ContextHandler).
+func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(ContextHandler{Handler: h})
 }
 
 // ContextHandler is a slog.Handler that adds the request id from the

@@ -12,24 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
 )
-
-// Cookie names.
-const (
-	CookieAccess   = "access_token"
-	CookieRefresh  = "refresh_token"
-	CookieLoggedIn = "logged_in"
-)
-
-// CookieConfig holds the attributes every cookie gets.
-type CookieConfig struct {
-	Secure   bool
-	Domain   string
-	SameSite http.SameSite
-}
 
 // Request is what the auth layer reads from an HTTP request and writes back
 // to its response. The Auth middleware puts it on the context; resolvers get
@@ -45,7 +30,7 @@ type Request struct {
 	accessDup, refreshDup bool
 
 	w       http.ResponseWriter
-	cookies CookieConfig
+	cookies Cookies
 
 	idMu sync.Mutex
 	id   *identityCall
@@ -166,43 +151,11 @@ func NewContext(ctx context.Context, r *Request) context.Context {
 	return context.WithValue(ctx, requestKey, r)
 }
 
-// maxAge returns a token's lifetime in whole seconds, at least 1 so that a
-// cookie set for a token is never a deletion.
-func maxAge(issuedAt, expiresAt time.Time) int {
-	s := int(expiresAt.Sub(issuedAt).Round(time.Second) / time.Second)
-	return max(s, 1)
-}
+// SetSessionCookies sets the session cookies (see Cookies.SetSession).
+func (r *Request) SetSessionCookies(s Session) { r.cookies.SetSession(r.w, s) }
 
-func (r *Request) cookie(name, value string, age int, httpOnly bool) *http.Cookie {
-	return &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     "/",
-		Domain:   r.cookies.Domain,
-		MaxAge:   age,
-		Secure:   r.cookies.Secure,
-		HttpOnly: httpOnly,
-		SameSite: r.cookies.SameSite,
-	}
-}
-
-// SetSessionCookies sets access_token and refresh_token (HttpOnly) and
-// logged_in=true (readable by scripts, with the refresh token's lifetime,
-// so a page can tell that a silent refresh will work). Each Max-Age is the
-// token's lifetime, from the time it was issued.
-func (r *Request) SetSessionCookies(issuedAt time.Time, access string, accessExp time.Time, refresh string, refreshExp time.Time) {
-	refreshAge := maxAge(issuedAt, refreshExp)
-	http.SetCookie(r.w, r.cookie(CookieAccess, access, maxAge(issuedAt, accessExp), true))
-	http.SetCookie(r.w, r.cookie(CookieRefresh, refresh, refreshAge, true))
-	http.SetCookie(r.w, r.cookie(CookieLoggedIn, "true", refreshAge, false))
-}
-
-// ClearSessionCookies expires all three cookies.
-func (r *Request) ClearSessionCookies() {
-	http.SetCookie(r.w, r.cookie(CookieAccess, "", -1, true))
-	http.SetCookie(r.w, r.cookie(CookieRefresh, "", -1, true))
-	http.SetCookie(r.w, r.cookie(CookieLoggedIn, "", -1, false))
-}
+// ClearSessionCookies expires the session cookies.
+func (r *Request) ClearSessionCookies() { r.cookies.ClearSession(r.w) }
 
 // SetRetryAfter sets the Retry-After header (whole seconds).
 func (r *Request) SetRetryAfter(seconds int) {
@@ -213,13 +166,14 @@ func (r *Request) SetRetryAfter(seconds int) {
 // request and puts a Request on its context. The client IP is the peer's,
 // or, when the peer is a trusted proxy, taken from X-Forwarded-For.
 func Auth(cookies CookieConfig, trustedProxies []netip.Prefix) func(http.Handler) http.Handler {
+	writer := NewCookies(cookies)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			r := &Request{
 				ClientIP:  ClientIP(req, trustedProxies),
 				UserAgent: req.UserAgent(),
 				w:         w,
-				cookies:   cookies,
+				cookies:   writer,
 			}
 			for _, c := range req.Cookies() {
 				switch c.Name {

@@ -2,32 +2,50 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// WriteJSONError writes a GraphQL-shaped error body with the given status,
-// for request errors answered before GraphQL execution.
-func WriteJSONError(w http.ResponseWriter, status int, code, message string) {
-	type ext struct {
-		Code string `json:"code"`
-	}
-	type gqlErr struct {
-		Message    string `json:"message"`
-		Extensions ext    `json:"extensions"`
-	}
-	body := struct {
-		Errors []gqlErr `json:"errors"`
-	}{Errors: []gqlErr{{Message: message, Extensions: ext{Code: code}}}}
-	writeJSON(w, status, body)
+// Route is one path the server serves: its ServeMux pattern ("GET
+// /graphql", "GET /{$}") and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// Routes is a route table: the same table builds the mux and names the
+// routes in metrics, so the two cannot drift apart.
+type Routes []Route
+
+// Mux returns a ServeMux that serves the table.
+func (rs Routes) Mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, r := range rs {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	return mux
+}
+
+// Name returns the name of the route that serves path, as metrics label
+// it: its path ("/" for "/{$}"), or "other" for a path of no route, so that
+// scanners cannot create unbounded label values.
+func (rs Routes) Name(path string) string {
+	for _, r := range rs {
+		if routePath(r.Pattern) == path {
+			return path
+		}
+	}
+	return "other"
+}
+
+// routePath returns the path of a pattern: without its method, and "/"
+// for the exact root "/{$}".
+func routePath(pattern string) string {
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	return strings.TrimSuffix(pattern, "{$}")
 }
 
 // HealthChecker answers the tutorial's GET /api/healthchecker, kept for

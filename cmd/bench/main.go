@@ -1,10 +1,10 @@
 // Command bench measures the server under closed-loop load and compares it
 // with its store's own limit.
 //
-//	go run ./bench -rounds 1             # seeds ./bench-data once, then about 45 s
-//	go run ./bench                       # 3 interleaved rounds, medians: about 2 minutes
-//	go run ./bench -c 64 -d 60s -loads me-bearer -floors=false
-//	go run ./bench -url http://localhost:8000   # a running server (no RSS, no floors)
+//	go run ./cmd/bench -rounds 1             # seeds ./bench-data once, then about 45 s
+//	go run ./cmd/bench                       # 3 interleaved rounds, medians: about 2 minutes
+//	go run ./cmd/bench -c 64 -d 60s -loads me-bearer -floors=false
+//	go run ./cmd/bench -url http://localhost:8000   # a running server (no RSS, no floors)
 //
 // By default it builds the server, seeds users and sessions straight through
 // the store (not through bcrypt) into a reusable -data folder, starts the
@@ -44,6 +44,7 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 	"github.com/gqlauth/gqlauth/internal/token"
 )
 
@@ -143,7 +144,7 @@ func run(o options) error {
 		return err
 	}
 
-	fmt.Printf("database: %s\n", counts(ctx, store))
+	fmt.Printf("database: %s\n", counts(ctx, uri))
 	fmt.Printf("load: %d clients, %v each, closed loop, median of %d interleaved rounds; server %s, LOG_LEVEL=%s, BCRYPT_COST=%d\n\n",
 		o.clients, o.duration, o.rounds, srv.base, o.logLevel, o.bcryptCost)
 	type named struct {
@@ -216,22 +217,21 @@ func seed(ctx context.Context, data string, o options) error {
 	}
 	start := time.Now()
 	fmt.Printf("seeding %d users and %d sessions into %s (once)…\n", o.users, o.sessions, data)
-	db, err := embedded.Start(embedded.Options{Dir: filepath.Join(data, "db")})
+	edb, err := embedded.Start(embedded.Options{Dir: filepath.Join(data, "db")})
 	if err != nil {
 		return err
 	}
-	defer db.Stop()
-	store, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: database, Timeout: time.Minute})
+	defer edb.Stop()
+	store, err := mongostore.Connect(ctx, mongostore.Options{URI: edb.URI(), Database: database, Timeout: time.Minute, Prepare: edb.Prepare(database)})
 	if err != nil {
 		return err
 	}
 	defer store.Close(ctx)
-	if err := store.EnsureSchema(ctx); err != nil {
+	db, err := storetest.Connect(mongostore.Options{URI: edb.URI(), Database: database})
+	if err != nil {
 		return err
 	}
-	if err := embedded.IndexIDLookups(ctx, db.Dir(), database); err != nil {
-		return err
-	}
+	defer db.Close(ctx)
 	if _, _, _, err := token.LoadOrCreateDevKey(data, token.RS256); err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func seed(ctx context.Context, data string, o options) error {
 			batch = append(batch, &auth.User{Name: fmt.Sprintf("User %d", i), Email: email, Role: auth.RoleUser, Verified: true, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now})
 			info.Emails = append(info.Emails, email)
 		}
-		if err := store.ImportUsers(ctx, batch); err != nil {
+		if err := db.ImportUsers(ctx, batch); err != nil {
 			return err
 		}
 		for _, u := range batch {
@@ -256,7 +256,7 @@ func seed(ctx context.Context, data string, o options) error {
 		}
 	}
 	perUser := max(1, o.sessions/max(1, o.users))
-	err = store.ImportSessions(ctx, info.Users, perUser, auth.Session{
+	err = db.ImportSessions(ctx, info.Users, perUser, auth.Session{
 		CreatedAt: now, ExpiresAt: now.Add(720 * time.Hour), UserAgent: "bench-seed", IP: "127.0.0.1",
 	})
 	if err != nil {
@@ -716,18 +716,19 @@ func memTotal() string {
 	return "?"
 }
 
-func counts(ctx context.Context, store *mongostore.Store) string {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute) // counting reads whole collections on FerretDB
+func counts(ctx context.Context, uri string) string {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var parts []string
-	for _, c := range []string{mongostore.CollUsers, mongostore.CollSessions, mongostore.CollTokens} {
-		n, err := store.Count(ctx, c)
-		if err != nil {
-			return err.Error()
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", c, n))
+	db, err := storetest.Connect(mongostore.Options{URI: uri, Database: database})
+	if err != nil {
+		return err.Error()
 	}
-	return strings.Join(parts, ", ")
+	defer db.Close(ctx)
+	summary, err := db.Summary(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	return summary
 }
 
 func readJSON(path string, v any) error {
