@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gqlauth/gqlauth/internal/gqltest"
+	"github.com/gqlauth/gqlauth/internal/password"
 )
 
 // BenchmarkMeDuringLoginFlood measures the latency of `me` alone, then while
@@ -27,7 +30,7 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 	// As run() does: BCRYPT_CONCURRENCY defaults to GOMAXPROCS, which is then
 	// raised by as many places for the hashing threads.
 	slots := runtime.GOMAXPROCS(0)
-	defer reserveProcsForHashing(slots)()
+	defer password.ReserveProcs(slots)()
 	s := startServer(b, serverOptions{env: map[string]string{
 		"RATE_LIMIT_IP_PER_MINUTE": "0", "BCRYPT_COST": "12", "LOGIN_FAILURES_PER_ACCOUNT": "0",
 		"BCRYPT_CONCURRENCY": strconv.Itoa(slots),
@@ -35,7 +38,7 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 	c, p := s.signedIn("bench-me@example.com")
 	_ = c
 	for i := range flooders {
-		s.client().mustRegister(fmt.Sprintf("flood%d@example.com", i))
+		s.client().MustRegister(fmt.Sprintf("flood%d@example.com", i))
 	}
 	body := `{"query":"{ me { id email } }"}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -81,7 +84,7 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 		wg.Go(func() {
 			fc := s.client()
 			for ctx.Err() == nil {
-				code := fc.do(loginMutation, map[string]any{"email": fmt.Sprintf("flood%d@example.com", i), "password": testPassword}).code()
+				code := fc.Do(gqltest.LoginMutation, map[string]any{"email": fmt.Sprintf("flood%d@example.com", i), "password": gqltest.Password}).Code()
 				mu.Lock()
 				codes[code]++
 				mu.Unlock()

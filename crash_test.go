@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 )
 
 // process is the server binary running on a data folder.
@@ -51,34 +51,6 @@ func startProcess(t *testing.T, bin, dataDir string, env ...string) *process {
 	return p
 }
 
-// post sends a GraphQL request and returns the response, its body and any
-// error, without failing the test (load goroutines call it).
-func post(hc *http.Client, base, query string, vars map[string]any, header http.Header) (*http.Response, *gqlResponse, error) {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(string(body)))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp, nil, fmt.Errorf("reading the body: %w", err)
-	}
-	g := &gqlResponse{HTTP: resp, Body: string(b)}
-	if err := json.Unmarshal(b, g); err != nil {
-		return resp, nil, fmt.Errorf("body is not JSON: %w: %q", err, b)
-	}
-	return resp, g, nil
-}
-
 func cookieOf(resp *http.Response, name string) string {
 	for _, c := range resp.Cookies() {
 		if c.Name == name {
@@ -108,21 +80,21 @@ func TestCrashSafety(t *testing.T) {
 			hc := &http.Client{Timeout: 5 * time.Second}
 			for n := 0; ; n++ {
 				email := fmt.Sprintf("storm-%d-%d@example.com", i, n)
-				_, g, err := post(hc, p.base, registerMutation, registerInput(email), nil)
+				_, g, err := gqltest.PostJSON(hc, p.base, gqltest.RegisterMutation, gqltest.RegisterInput(email), nil)
 				if err != nil {
 					return // the server is gone
 				}
-				if g.code() != "" {
+				if g.Code() != "" {
 					continue
 				}
 				mu.Lock()
 				registered = append(registered, email)
 				mu.Unlock()
-				resp, g, err := post(hc, p.base, loginMutation, map[string]any{"email": email, "password": testPassword}, nil)
+				resp, g, err := gqltest.PostJSON(hc, p.base, gqltest.LoginMutation, map[string]any{"email": email, "password": gqltest.Password}, nil)
 				if err != nil {
 					return
 				}
-				if g.code() == "" {
+				if g.Code() == "" {
 					mu.Lock()
 					logins = append(logins, answered{email, cookieOf(resp, "refresh_token")})
 					mu.Unlock()
@@ -146,15 +118,15 @@ func TestCrashSafety(t *testing.T) {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	// Every answered refresh token still works (each is used once here).
 	for _, l := range logins {
-		_, g, err := post(hc, p2.base, refreshMutation, nil, http.Header{"Cookie": {"refresh_token=" + l.refresh}})
-		if err != nil || g.code() != "" {
+		_, g, err := gqltest.PostJSON(hc, p2.base, gqltest.RefreshMutation, nil, http.Header{"Cookie": {"refresh_token=" + l.refresh}})
+		if err != nil || g.Code() != "" {
 			t.Fatalf("the refresh token answered to %s was lost: %v %v", l.email, err, g)
 		}
 	}
 	// Every answered registration can sign in.
 	for _, email := range registered {
-		_, g, err := post(hc, p2.base, loginMutation, map[string]any{"email": email, "password": testPassword}, nil)
-		if err != nil || g.code() != "" {
+		_, g, err := gqltest.PostJSON(hc, p2.base, gqltest.LoginMutation, map[string]any{"email": email, "password": gqltest.Password}, nil)
+		if err != nil || g.Code() != "" {
 			t.Fatalf("the user %s was lost: %v %v", email, err, g)
 		}
 	}
@@ -165,22 +137,9 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := mongostore.Open(mongostore.Options{
-		URI:      uri,
-		Database: "fastapi",
-		Timeout:  10 * time.Second,
-	})
+	db := storetest.Attach(t, mongostore.Options{URI: uri, Database: "fastapi"})
+	users, err := db.Users(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close(ctx)
-	db := store.Database()
-	var users []bson.M
-	cur, err := db.Collection(mongostore.CollUsers).Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cur.All(ctx, &users); err != nil {
 		t.Fatal(err)
 	}
 	ids := map[bson.ObjectID]bool{}
@@ -202,15 +161,8 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("%s exists %d times", e, n)
 		}
 	}
-	var sessions []struct {
-		ID     string        `bson:"_id"`
-		UserID bson.ObjectID `bson:"user_id"`
-	}
-	cur, err = db.Collection(mongostore.CollSessions).Find(ctx, bson.D{})
+	sessions, err := db.Sessions(ctx)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cur.All(ctx, &sessions); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sessions {
@@ -229,12 +181,12 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	bin := buildBinary(t)
 	p := startProcess(t, bin, filepath.Join(t.TempDir(), "data"), "BCRYPT_COST=12", "SHUTDOWN_TIMEOUT=10s")
 	hc := &http.Client{Timeout: 15 * time.Second}
-	_, _, err := post(hc, p.base, registerMutation, registerInput("busy@example.com"), nil)
+	_, _, err := gqltest.PostJSON(hc, p.base, gqltest.RegisterMutation, gqltest.RegisterInput("busy@example.com"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, g, err := post(hc, p.base, loginMutation, map[string]any{"email": "busy@example.com", "password": testPassword}, nil)
-	if err != nil || g.code() != "" {
+	resp, g, err := gqltest.PostJSON(hc, p.base, gqltest.LoginMutation, map[string]any{"email": "busy@example.com", "password": gqltest.Password}, nil)
+	if err != nil || g.Code() != "" {
 		t.Fatalf("login: %v %v", err, g)
 	}
 	bearer := http.Header{"Authorization": {"Bearer " + cookieOf(resp, "access_token")}}
@@ -253,12 +205,12 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			for {
 				start := time.Now()
 				var err error
-				var g *gqlResponse
+				var g *gqltest.Response
 				var resp *http.Response
 				if i%4 == 0 { // a slower request: a login (bcrypt at cost 12)
-					resp, g, err = post(c, p.base, loginMutation, map[string]any{"email": "busy@example.com", "password": testPassword}, nil)
+					resp, g, err = gqltest.PostJSON(c, p.base, gqltest.LoginMutation, map[string]any{"email": "busy@example.com", "password": gqltest.Password}, nil)
 				} else {
-					resp, g, err = post(c, p.base, meQuery, nil, bearer)
+					resp, g, err = gqltest.PostJSON(c, p.base, gqltest.MeQuery, nil, bearer)
 				}
 				end := time.Now()
 				mu.Lock()
@@ -278,7 +230,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 					return
 				case err != nil:
 					bad = append(bad, fmt.Sprintf("an answer was cut: %v", err))
-				case resp.StatusCode != http.StatusOK || (g.code() != "" && g.code() != "RATE_LIMITED"):
+				case resp.StatusCode != http.StatusOK || (g.Code() != "" && g.Code() != "RATE_LIMITED"):
 					// (RATE_LIMITED is a complete answer: the hashing queue
 					// was full, on a busy machine.)
 					bad = append(bad, fmt.Sprintf("an answer failed: %d %s", resp.StatusCode, g.Body))

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/gqlauth/gqlauth/internal/embedded"
-	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 )
 
 // loadResult is one request of a load test.
@@ -50,7 +49,7 @@ func runMeLoad(t *testing.T, base string, tokens []string, stop <-chan struct{})
 				resp, err := hc.Do(req)
 				if err == nil {
 					g := readGQLQuiet(resp)
-					r.status, r.code = resp.StatusCode, g.code()
+					r.status, r.code = resp.StatusCode, g.Code()
 					if len(g.Errors) > 0 {
 						r.message = g.Errors[0].Message
 					}
@@ -71,9 +70,9 @@ func runMeLoad(t *testing.T, base string, tokens []string, stop <-chan struct{})
 
 // readGQLQuiet reads a GraphQL response without failing the test (for
 // goroutines other than the test's).
-func readGQLQuiet(resp *http.Response) *gqlResponse {
+func readGQLQuiet(resp *http.Response) *gqltest.Response {
 	defer resp.Body.Close()
-	r := &gqlResponse{HTTP: resp}
+	r := &gqltest.Response{HTTP: resp}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return r
@@ -87,6 +86,7 @@ func readGQLQuiet(resp *http.Response) *gqlResponse {
 // again on the same port: requests fail fast with a clear error, /readyz
 // answers 503, nothing hangs, and the server recovers without a restart.
 func TestDatabaseOutageUnderLoad(t *testing.T) {
+	long(t)
 	const dbTimeout = 500 * time.Millisecond
 	dir := t.TempDir()
 	db, err := embedded.Start(embedded.Options{Dir: dir, Addr: "127.0.0.1:0"})
@@ -128,8 +128,8 @@ func TestDatabaseOutageUnderLoad(t *testing.T) {
 	// The server recovers by itself: wait for successful answers.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r := s.client().bearer(tokens[0]).do(meQuery, nil)
-		if r.code() == "" {
+		r := s.client().Bearer(tokens[0]).Do(gqltest.MeQuery, nil)
+		if r.Code() == "" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -204,52 +204,56 @@ func TestSweepRemovesExpired(t *testing.T) {
 		"SESSION_MAX_LIFETIME": "2m", "REFRESH_TOKEN_EXPIRES_IN": "2m", "ACCESS_TOKEN_EXPIRES_IN": "1m", "RATE_LIMIT_IP_PER_MINUTE": "0",
 	}})
 	old, _ := s.signedIn("old@example.com")
-	old.mustRefresh()
-	expectOK(t, old.do(logoutMutation, nil))
+	old.MustRefresh()
+	gqltest.ExpectOK(t, old.Do(gqltest.LogoutMutation, nil))
 	other := s.client()
-	other.mustLogin("old@example.com")
-	s.client().do(loginMutation, map[string]any{"email": "old@example.com", "password": "wrong password"})
+	other.MustLogin("old@example.com")
+	s.client().Do(gqltest.LoginMutation, map[string]any{"email": "old@example.com", "password": "wrong password"})
 
 	ctx := context.Background()
-	count := func(coll string) int64 {
-		n, err := s.Store().Database().Collection(coll).CountDocuments(ctx, bson.D{})
+	count := func(group []string) int64 {
+		n, err := s.records().Count(ctx, group)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	expiring := []string{mongostore.CollSessions, mongostore.CollRevocations, mongostore.CollTokens, mongostore.CollTokenUses, mongostore.CollAttempts, mongostore.CollAttemptHead}
-	for _, c := range expiring {
-		if count(c) == 0 {
-			t.Fatalf("%s is empty before the sweep: the test proves nothing", c)
+	groups := map[string][]string{
+		"sessions": storetest.Sessions, "revocations": storetest.Revocations, "refresh tokens": storetest.RefreshTokens,
+		"spends": storetest.Spends, "attempts": storetest.Attempts,
+	}
+	for name, g := range groups {
+		if count(g) == 0 {
+			t.Fatalf("no %s before the sweep: the test proves nothing", name)
 		}
 	}
 	// Nothing has expired yet: the sweep keeps everything.
-	if n, err := s.Store().Sweep(ctx); err != nil || n != 0 {
+	if n, err := s.records().Store.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("early sweep deleted %d (%v)", n, err)
 	}
 
 	clk.Advance(3 * time.Hour)
 	fresh, _ := s.signedIn("fresh@example.com") // created after the jump: must survive
-	n, err := s.Store().Sweep(ctx)
+	n, err := s.records().Store.Sweep(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("swept %d documents", n)
-	for _, c := range []string{mongostore.CollRevocations, mongostore.CollTokenUses} {
-		if got := count(c); got != 0 {
-			t.Errorf("%s: %d documents left", c, got)
+	for _, name := range []string{"revocations", "spends"} {
+		if got := count(groups[name]); got != 0 {
+			t.Errorf("%s: %d left", name, got)
 		}
 	}
 	// The fresh sign-in's records remain: its session, its refresh token,
-	// and its attempt records (the attempt and the success that reset it).
-	for c, want := range map[string]int64{mongostore.CollSessions: 1, mongostore.CollTokens: 1, mongostore.CollAttempts: 2, mongostore.CollAttemptHead: 1} {
-		if got := count(c); got != want {
-			t.Errorf("%s: %d documents left, want the fresh sign-in's %d", c, got, want)
+	// and its attempt records (the attempt, the success that reset it, and
+	// their head).
+	for name, want := range map[string]int64{"sessions": 1, "refresh tokens": 1, "attempts": 3} {
+		if got := count(groups[name]); got != want {
+			t.Errorf("%s: %d left, want the fresh sign-in's %d", name, got, want)
 		}
 	}
-	expectOK(t, fresh.do(meQuery, nil))
-	fresh.mustRefresh()
+	gqltest.ExpectOK(t, fresh.Do(gqltest.MeQuery, nil))
+	fresh.MustRefresh()
 }
 
 // TestCloseLeavesNoGoroutines is a guard for the soak test's leak check: Close

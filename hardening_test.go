@@ -14,39 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
-
-// leaveSignInHalfDone leaves, in the database, what a sign-in that stopped
-// after inserting its session and before applying the session cap leaves
-// (the client dropped its connection, or the database timed out): the
-// user's next session number used, and the session 50 numbers back not
-// revoked.
-func (s *testServer) leaveSignInHalfDone(userID string) {
-	s.tb.Helper()
-	ctx := context.Background()
-	db := s.Store().Database()
-	var c struct {
-		Seq int64 `bson:"seq"`
-	}
-	err := db.Collection(mongostore.CollCounters).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: userID}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "seq", Value: int64(1)}}}}).Decode(&c)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	uid, _ := bson.ObjectIDFromHex(userID)
-	n := c.Seq + 1
-	now := time.Now().UTC()
-	if _, err := db.Collection(mongostore.CollSessions).InsertOne(ctx, bson.D{
-		{Key: "_id", Value: mongostore.SessionID(userID, n)}, {Key: "user_id", Value: uid}, {Key: "seq", Value: n},
-		{Key: "created_at", Value: now}, {Key: "last_used_at", Value: now}, {Key: "expires_at", Value: now.Add(time.Hour)},
-	}); err != nil {
-		s.tb.Fatal(err)
-	}
-}
 
 // TestSessionOutsideTheWindow (finding 1): an attacker who once knew the
 // password holds the oldest of 50 sessions; the owner's 51st sign-in stops
@@ -57,29 +27,31 @@ func TestSessionOutsideTheWindow(t *testing.T) {
 	for _, action := range []string{"changePassword", "logoutAll"} {
 		t.Run(action, func(t *testing.T) {
 			s := startServer(t, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0"}})
-			email := uniqueEmail(t, "window")
+			email := gqltest.UniqueEmail(t, "window")
 			owner := s.client()
-			u := owner.mustRegister(email)
+			u := owner.MustRegister(email)
 			attacker := s.client()
-			attacker.mustLogin(email) // session 1
+			attacker.MustLogin(email) // session 1
 			for range 49 {            // sessions 2…50
 				owner = s.client()
-				owner.mustLogin(email)
+				owner.MustLogin(email)
 			}
-			s.leaveSignInHalfDone(u.ID) // sign-in 51 did not revoke session 1
-			expectOK(t, attacker.do(meQuery, nil))
-			if n := len(owner.sessions()); n != 51 {
+			if err := s.records().LeaveSignInHalfDone(context.Background(), u.ID); err != nil { // sign-in 51 did not revoke session 1
+				t.Fatal(err)
+			}
+			gqltest.ExpectOK(t, attacker.Do(gqltest.MeQuery, nil))
+			if n := len(owner.Sessions()); n != 51 {
 				t.Fatalf("sessions lists %d, want all 51 live ones", n)
 			}
 			switch action {
 			case "changePassword":
-				expectOK(t, owner.do(changePwdMutation, map[string]any{"c": testPassword, "n": newTestPassword}))
-				expectOK(t, owner.do(meQuery, nil))
+				gqltest.ExpectOK(t, owner.Do(gqltest.ChangePasswordMutation, map[string]any{"c": gqltest.Password, "n": gqltest.NewPassword}))
+				gqltest.ExpectOK(t, owner.Do(gqltest.MeQuery, nil))
 			case "logoutAll":
-				expectOK(t, owner.do(logoutAllMutation, nil))
+				gqltest.ExpectOK(t, owner.Do(gqltest.LogoutAllMutation, nil))
 			}
-			expectCode(t, attacker.do(meQuery, nil), "UNAUTHENTICATED")
-			expectCode(t, attacker.do(refreshMutation, nil), "UNAUTHENTICATED")
+			gqltest.ExpectCode(t, attacker.Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
+			gqltest.ExpectCode(t, attacker.Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
 			if n := s.liveSessions(u.ID); action == "changePassword" && n != 1 || action == "logoutAll" && n != 0 {
 				t.Fatalf("%d live sessions after %s", n, action)
 			}
@@ -104,11 +76,11 @@ func TestParsedQueriesBoundedInBytes(t *testing.T) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	for i := range n {
 		alias := fmt.Sprintf("a%d", i) + strings.Repeat("x", size)
-		_, r, err := post(hc, s.base, "{ "+alias+": me { id } }", nil, nil)
+		_, r, err := gqltest.PostJSON(hc, s.base, "{ "+alias+": me { id } }", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectCode(t, r, "UNAUTHENTICATED") // valid, executed, and not signed in
+		gqltest.ExpectCode(t, r, "UNAUTHENTICATED") // valid, executed, and not signed in
 	}
 	after := heap()
 	grown := int64(after) - int64(before)
@@ -123,20 +95,20 @@ func TestParsedQueriesBoundedInBytes(t *testing.T) {
 // signed out.
 func TestMeAliasesOneIdentity(t *testing.T) {
 	s := startServer(t, serverOptions{})
-	c, _ := s.signedIn(uniqueEmail(t, "aliases"))
+	c, _ := s.signedIn(gqltest.UniqueEmail(t, "aliases"))
 	var q strings.Builder
 	q.WriteString("{")
 	for i := range 100 {
 		fmt.Fprintf(&q, " a%d: me { id }", i)
 	}
 	q.WriteString(" }")
-	r := c.do(q.String(), nil)
-	expectOK(t, r)
+	r := c.Do(q.String(), nil)
+	gqltest.ExpectOK(t, r)
 	if len(r.Data) != 100 {
 		t.Fatalf("%d fields answered", len(r.Data))
 	}
 	// After logoutAll, the next field of the same operation is signed out.
-	r = c.do(`mutation { logoutAll changePassword(currentPassword: "x", newPassword: "yyyyyyyy") }`, nil)
+	r = c.Do(`mutation { logoutAll changePassword(currentPassword: "x", newPassword: "yyyyyyyy") }`, nil)
 	if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" || fmt.Sprint(r.Errors[0].Path) != "[changePassword]" {
 		t.Fatalf("the field after logoutAll was not signed out: %s", r.Body)
 	}
@@ -146,7 +118,7 @@ func TestMeAliasesOneIdentity(t *testing.T) {
 // whichever layer writes it, carries Cache-Control: no-store and nosniff.
 func TestNoStoreOnEveryGraphQLAnswer(t *testing.T) {
 	s := startServer(t, serverOptions{env: map[string]string{"MAX_BODY_BYTES": "2048"}})
-	_, p := s.signedIn(uniqueEmail(t, "cache"))
+	_, p := s.signedIn(gqltest.UniqueEmail(t, "cache"))
 	bearer := http.Header{"Authorization": {"Bearer " + p.AccessToken}}
 	cross := http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}
 	for _, tc := range []struct {
@@ -199,7 +171,7 @@ func TestProductionDefaults(t *testing.T) {
 	})
 	t.Run("MetricsOnMetricsAddr", func(t *testing.T) {
 		s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "METRICS_ADDR": "127.0.0.1:0"}})
-		if resp, body := get(t, "http://"+s.metricsAddr+"/metrics", nil); resp.StatusCode != 200 || !strings.Contains(body, "gqlauth_auth_events_total") {
+		if resp, body := get(t, "http://"+s.MetricsAddr()+"/metrics", nil); resp.StatusCode != 200 || !strings.Contains(body, "gqlauth_auth_events_total") {
 			t.Fatalf("GET METRICS_ADDR/metrics = %d", resp.StatusCode)
 		}
 		if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
@@ -226,21 +198,21 @@ func TestRevocationOutlivesLoweredLifetime(t *testing.T) {
 	clk := &clock{}
 	env := map[string]string{"DATA_DIR": dir, "REFRESH_TOKEN_EXPIRES_IN": "24h"}
 	first := startServer(t, serverOptions{clock: clk, env: env})
-	c, _ := first.signedIn(uniqueEmail(t, "lifetime"))
-	kept := c.clone() // the thief's copy of the cookies
+	c, _ := first.signedIn(gqltest.UniqueEmail(t, "lifetime"))
+	kept := c.Clone() // the thief's copy of the cookies
 	if err := first.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	env["SESSION_MAX_LIFETIME"] = "1h"
 	second := startServer(t, serverOptions{clock: clk, env: env})
-	c, kept = c.withBase(second.base), kept.withBase(second.base)
-	expectOK(t, c.do(logoutMutation, nil))
+	c, kept = c.WithBase(second.base), kept.WithBase(second.base)
+	gqltest.ExpectOK(t, c.Do(gqltest.LogoutMutation, nil))
 	clk.Advance(3 * time.Hour)
-	if _, err := second.Store().Sweep(context.Background()); err != nil {
+	if _, err := second.records().Store.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	expectCode(t, kept.do(refreshMutation, nil), "UNAUTHENTICATED")
-	if kept.cookie(web.CookieRefresh) != "" {
+	gqltest.ExpectCode(t, kept.Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
+	if kept.Cookie(web.CookieRefresh) != "" {
 		t.Fatal("the refused refresh left its cookie")
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gqlauth/gqlauth/internal/gqltest"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 	"github.com/gqlauth/gqlauth/internal/token"
 )
 
@@ -102,7 +104,7 @@ func TestJWKS(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &set); err != nil {
 		t.Fatal(err)
 	}
-	header := decodeJWTPart(t, strings.Split(p.AccessToken, ".")[0])
+	header := gqltest.JWTPart(t, p.AccessToken, 0)
 	if len(set.Keys) != 1 {
 		t.Fatalf("keys = %s", body)
 	}
@@ -138,15 +140,15 @@ func TestHTTPRequestErrors(t *testing.T) {
 	})
 	t.Run("ErrFormPost", func(t *testing.T) {
 		form := url.Values{"query": {`mutation { register(input: {name: "F", email: "form@example.com", password: "password123", passwordConfirm: "password123"}) { id } }`}}
-		resp := c.post("application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-		r := readGQL(t, resp)
-		if resp.StatusCode != http.StatusBadRequest || r.code() != "BAD_REQUEST" {
+		resp := c.Post("application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		r := gqltest.ReadResponse(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || r.Code() != "BAD_REQUEST" {
 			t.Fatalf("status %d: %s", resp.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrBody8MiB", func(t *testing.T) {
 		big := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("a", 8<<20) + `"}}`
-		resp := c.post("application/json", strings.NewReader(big))
+		resp := c.Post("application/json", strings.NewReader(big))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d", resp.StatusCode)
@@ -155,14 +157,14 @@ func TestHTTPRequestErrors(t *testing.T) {
 	t.Run("ErrBody8MiBChunked", func(t *testing.T) {
 		big := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("a", 8<<20) + `"}}`
 		// io.MultiReader hides the length, so the body is sent chunked.
-		resp := c.post("application/json", io.MultiReader(strings.NewReader(big)))
+		resp := c.Post("application/json", io.MultiReader(strings.NewReader(big)))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	})
 	t.Run("ErrMalformedJSONNotEchoed", func(t *testing.T) {
-		resp := c.post("application/json", strings.NewReader(`{"query": "secret-marker-1234`))
+		resp := c.Post("application/json", strings.NewReader(`{"query": "secret-marker-1234`))
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode < 400 || resp.StatusCode > 499 || !bytes.Contains(b, []byte("BAD_REQUEST")) {
@@ -173,47 +175,47 @@ func TestHTTPRequestErrors(t *testing.T) {
 		}
 	})
 	t.Run("ErrBatch", func(t *testing.T) {
-		resp := c.post("application/json", strings.NewReader(`[{"query":"{ me { id } }"},{"query":"{ me { id } }"}]`))
-		r := readGQL(t, resp)
-		if resp.StatusCode != http.StatusBadRequest || r.code() != "BAD_REQUEST" {
+		resp := c.Post("application/json", strings.NewReader(`[{"query":"{ me { id } }"},{"query":"{ me { id } }"}]`))
+		r := gqltest.ReadResponse(t, resp)
+		if resp.StatusCode != http.StatusBadRequest || r.Code() != "BAD_REQUEST" {
 			t.Fatalf("status %d: %s", resp.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrParse", func(t *testing.T) {
-		r := c.do(`{ me { id `, nil)
-		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.code() != "GRAPHQL_PARSE_FAILED" {
+		r := c.Do(`{ me { id `, nil)
+		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.Code() != "GRAPHQL_PARSE_FAILED" {
 			t.Fatalf("status %d: %s", r.HTTP.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrValidation", func(t *testing.T) {
-		r := c.do(`{ me { password } }`, nil)
-		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.code() != "GRAPHQL_VALIDATION_FAILED" {
+		r := c.Do(`{ me { password } }`, nil)
+		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 			t.Fatalf("status %d: %s", r.HTTP.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrVariables", func(t *testing.T) {
-		r := c.do(registerMutation, map[string]any{"input": map[string]any{"name": "x"}})
-		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.code() != "GRAPHQL_VALIDATION_FAILED" {
+		r := c.Do(gqltest.RegisterMutation, map[string]any{"input": map[string]any{"name": "x"}})
+		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 			t.Fatalf("status %d: %s", r.HTTP.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrOperatorObjectAsEmail", func(t *testing.T) {
 		// A Mongo operator object can never reach a query: the schema
 		// types email as String.
-		r := c.do(loginMutation, map[string]any{"email": map[string]any{"$ne": nil}, "password": testPassword})
-		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.code() != "GRAPHQL_VALIDATION_FAILED" {
+		r := c.Do(gqltest.LoginMutation, map[string]any{"email": map[string]any{"$ne": nil}, "password": gqltest.Password})
+		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.Code() != "GRAPHQL_VALIDATION_FAILED" {
 			t.Fatalf("status %d: %s", r.HTTP.StatusCode, r.Body)
 		}
 	})
 	t.Run("ErrComplexity", func(t *testing.T) {
-		r := c.do(meQuery, nil) // 9 fields, limit 5
-		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+		r := c.Do(gqltest.MeQuery, nil) // 9 fields, limit 5
+		if r.HTTP.StatusCode != http.StatusUnprocessableEntity || r.Code() != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("status %d: %s", r.HTTP.StatusCode, r.Body)
 		}
 	})
 	t.Run("OKWithinComplexity", func(t *testing.T) {
-		r := c.do(`{ me { id } }`, nil)
-		expectCode(t, r, "UNAUTHENTICATED")
+		r := c.Do(`{ me { id } }`, nil)
+		gqltest.ExpectCode(t, r, "UNAUTHENTICATED")
 		if r.HTTP.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", r.HTTP.StatusCode)
 		}
@@ -229,11 +231,11 @@ func TestIntrospectionAndPlayground(t *testing.T) {
 	introspect := `{ __schema { queryType { name } } }`
 	t.Run("Development", func(t *testing.T) {
 		s := startServer(t, serverOptions{})
-		expectOK(t, s.client().do(introspect, nil))
+		gqltest.ExpectOK(t, s.client().Do(introspect, nil))
 	})
 	t.Run("Production", func(t *testing.T) {
 		s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}})
-		r := s.client().do(introspect, nil)
+		r := s.client().Do(introspect, nil)
 		if len(r.Errors) == 0 {
 			t.Fatalf("introspection answered in production: %s", r.Body)
 		}
@@ -308,9 +310,9 @@ func TestDatabaseDown(t *testing.T) {
 	s.db.Stop()
 
 	start := time.Now()
-	r := c.do(meQuery, nil)
+	r := c.Do(gqltest.MeQuery, nil)
 	elapsed := time.Since(start)
-	expectCode(t, r, "INTERNAL_SERVER_ERROR")
+	gqltest.ExpectCode(t, r, "INTERNAL_SERVER_ERROR")
 	msg := r.Errors[0].Message
 	if r.HTTP.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(msg), "unavailable") {
 		t.Fatalf("response %d: %s", r.HTTP.StatusCode, r.Body)
@@ -360,7 +362,7 @@ func TestDevelopmentKeySurvivesRestart(t *testing.T) {
 	}
 
 	s2 := startServer(t, serverOptions{env: env})
-	expectOK(t, s2.client().bearer(p.AccessToken).do(meQuery, nil))
+	gqltest.ExpectOK(t, s2.client().Bearer(p.AccessToken).Do(gqltest.MeQuery, nil))
 	if strings.Contains(s2.logs.String(), "generated a development signing key") {
 		t.Fatal("a second key was generated")
 	}
@@ -368,7 +370,7 @@ func TestDevelopmentKeySurvivesRestart(t *testing.T) {
 
 func countUsers(t *testing.T, s *testServer) int64 {
 	t.Helper()
-	n, err := s.Store().Database().Collection("users").CountDocuments(t.Context(), map[string]any{})
+	n, err := s.records().Count(t.Context(), storetest.Users)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,8 +385,8 @@ func TestPlaygroundIntrospection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := s.client().do(string(q), nil)
-	expectOK(t, r)
+	r := s.client().Do(string(q), nil)
+	gqltest.ExpectOK(t, r)
 	if !strings.Contains(string(r.Data["__schema"]), `"AuthPayload"`) {
 		t.Fatalf("schema incomplete: %.300s", r.Body)
 	}

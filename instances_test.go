@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 )
 
 // startPair starts one FerretDB listener and two server instances that share
@@ -36,62 +37,62 @@ func TestTwoInstances(t *testing.T) {
 	a, b := startPair(t, clk)
 
 	t.Run("ConcurrentRegistration", func(t *testing.T) {
-		expectOneRegistration(t, []*testServer{a, b}, "pair@example.com", 20)
+		gqltest.ExpectOneRegistration(t, []string{a.base, b.base}, "pair@example.com", 20)
 	})
 
 	t.Run("AccessAndRotationAcrossInstances", func(t *testing.T) {
 		ca := a.client()
-		ca.mustRegister("across@example.com")
-		p := ca.mustLogin("across@example.com")
-		cb := ca.withBase(b.base)
-		expectOK(t, cb.bearer(p.AccessToken).do(meQuery, nil))
-		stolen := ca.clone()
-		p2 := cb.mustRefresh() // rotate on B
+		ca.MustRegister("across@example.com")
+		p := ca.MustLogin("across@example.com")
+		cb := ca.WithBase(b.base)
+		gqltest.ExpectOK(t, cb.Bearer(p.AccessToken).Do(gqltest.MeQuery, nil))
+		stolen := ca.Clone()
+		p2 := cb.MustRefresh() // rotate on B
 		clk.Advance(6 * time.Second)
 		// The spent token replayed on A, outside the grace window: the
 		// session is revoked on both instances.
-		expectCode(t, stolen.do(refreshMutation, nil), "UNAUTHENTICATED")
-		expectCode(t, ca.bearer(p2.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
-		expectCode(t, cb.bearer(p2.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
-		expectCode(t, cb.do(refreshMutation, nil), "UNAUTHENTICATED")
+		gqltest.ExpectCode(t, stolen.Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
+		gqltest.ExpectCode(t, ca.Bearer(p2.AccessToken).Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
+		gqltest.ExpectCode(t, cb.Bearer(p2.AccessToken).Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
+		gqltest.ExpectCode(t, cb.Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
 	})
 
 	t.Run("LogoutOnOneRevokesOnOther", func(t *testing.T) {
 		ca := a.client()
-		ca.mustRegister("logout-pair@example.com")
-		p := ca.mustLogin("logout-pair@example.com")
-		kept := ca.clone().withBase(b.base)
-		expectOK(t, ca.withBase(b.base).do(logoutMutation, nil))
-		expectCode(t, a.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
-		expectCode(t, kept.withBase(a.base).do(refreshMutation, nil), "UNAUTHENTICATED")
+		ca.MustRegister("logout-pair@example.com")
+		p := ca.MustLogin("logout-pair@example.com")
+		kept := ca.Clone().WithBase(b.base)
+		gqltest.ExpectOK(t, ca.WithBase(b.base).Do(gqltest.LogoutMutation, nil))
+		gqltest.ExpectCode(t, a.client().Bearer(p.AccessToken).Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
+		gqltest.ExpectCode(t, kept.WithBase(a.base).Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
 	})
 
 	t.Run("ConcurrentRefreshAcrossInstances", func(t *testing.T) {
 		ca := a.client()
-		ca.mustRegister("tabs-pair@example.com")
-		p := ca.mustLogin("tabs-pair@example.com")
+		ca.MustRegister("tabs-pair@example.com")
+		p := ca.MustLogin("tabs-pair@example.com")
 		const n = 10
-		tabs := make([]*client, n)
+		tabs := make([]*gqltest.Client, n)
 		for i := range tabs {
-			tabs[i] = ca.clone()
+			tabs[i] = ca.Clone()
 			if i%2 == 1 {
-				tabs[i] = tabs[i].withBase(b.base)
+				tabs[i] = tabs[i].WithBase(b.base)
 			}
 		}
-		results := make([]*gqlResponse, n)
+		results := make([]*gqltest.Response, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { results[i] = tabs[i].do(refreshMutation, nil) })
+			wg.Go(func() { results[i] = tabs[i].Do(gqltest.RefreshMutation, nil) })
 		}
 		wg.Wait()
 		for _, r := range results {
-			expectOK(t, r)
+			gqltest.ExpectOK(t, r)
 		}
 		if got := a.liveSessions(p.User.ID); got != 1 {
 			t.Fatalf("live sessions = %d, want 1", got)
 		}
 		for _, tab := range tabs {
-			expectOK(t, tab.do(meQuery, nil))
+			gqltest.ExpectOK(t, tab.Do(gqltest.MeQuery, nil))
 		}
 		for _, s := range []*testServer{a, b} {
 			if s.logged("event=refresh_reuse", p.User.ID) {
@@ -102,7 +103,7 @@ func TestTwoInstances(t *testing.T) {
 
 	t.Run("ThrottleAcrossInstances", func(t *testing.T) {
 		wrong := func(s *testServer) string {
-			return throttleOutcome(s.client().do(loginMutation, map[string]any{"email": "shared-target@example.com", "password": "wrong password"}))
+			return throttleOutcome(s.client().Do(gqltest.LoginMutation, map[string]any{"email": "shared-target@example.com", "password": "wrong password"}))
 		}
 		const n = 20
 		codes := make([]string, n)
@@ -128,9 +129,21 @@ func TestTwoInstances(t *testing.T) {
 	})
 
 	t.Run("RefreshRacingLogoutAcrossInstances", func(t *testing.T) {
-		a.client().mustRegister("race-pair@example.com")
+		a.client().MustRegister("race-pair@example.com")
 		for range 10 {
-			raceRefreshAndLogout(t, a, b, "race-pair@example.com")
+			gqltest.RaceRefreshAndLogout(t, a.base, b.base, "race-pair@example.com")
 		}
 	})
+}
+
+// throttleOutcome names a login's outcome, telling the e-mail throttle
+// (retryAfter of at least 29 s) from a busy hasher (1 s).
+func throttleOutcome(r *gqltest.Response) string {
+	if r.Code() == "RATE_LIMITED" {
+		if ra, _ := r.Errors[0].Extensions["retryAfter"].(float64); ra >= 29 {
+			return "throttled"
+		}
+		return "busy"
+	}
+	return r.Code()
 }

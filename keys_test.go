@@ -4,9 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/token"
 )
 
@@ -52,12 +52,12 @@ func TestEachAlgorithm(t *testing.T) {
 			priv, pub := keyEnv(t, alg)
 			s := startServer(t, serverOptions{env: map[string]string{"JWT_ALGORITHM": alg, "JWT_PRIVATE_KEY": priv, "JWT_PUBLIC_KEY": pub}})
 			c, p := s.signedIn("alg@example.com")
-			if h := decodeJWTPart(t, strings.Split(p.AccessToken, ".")[0]); h["alg"] != alg {
+			if h := gqltest.JWTPart(t, p.AccessToken, 0); h["alg"] != alg {
 				t.Fatalf("header alg = %v", h["alg"])
 			}
-			expectOK(t, c.do(meQuery, nil))
-			c.mustRefresh()
-			expectOK(t, c.do(meQuery, nil))
+			gqltest.ExpectOK(t, c.Do(gqltest.MeQuery, nil))
+			c.MustRefresh()
+			gqltest.ExpectOK(t, c.Do(gqltest.MeQuery, nil))
 			if kids := jwksKids(t, s); len(kids) != 1 {
 				t.Fatalf("JWKS = %v", kids)
 			}
@@ -76,8 +76,8 @@ func TestKeyRotation(t *testing.T) {
 		"DATA_DIR": dir, "JWT_ALGORITHM": token.ES256, "JWT_PRIVATE_KEY": oldPriv, "JWT_PUBLIC_KEY": oldPub,
 	}})
 	c, p := s1.signedIn("rotate-keys@example.com")
-	refreshTok := c.cookie("refresh_token")
-	oldKid := decodeJWTPart(t, strings.Split(p.AccessToken, ".")[0])["kid"].(string)
+	refreshTok := c.Cookie("refresh_token")
+	oldKid := gqltest.JWTPart(t, p.AccessToken, 0)["kid"].(string)
 	if err := s1.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -86,20 +86,39 @@ func TestKeyRotation(t *testing.T) {
 		"DATA_DIR": dir, "JWT_PREVIOUS_PUBLIC_KEYS": oldPub + ", " + testKeys.pub,
 	}})
 	kids := jwksKids(t, s2)
-	if kids[oldKid] != token.ES256 || kids[s2.Tokens().SigningKeyID()] != token.RS256 || len(kids) != 2 {
+	if kids[oldKid] != token.ES256 || kids[testKeyID(t)] != token.RS256 || len(kids) != 2 {
 		t.Fatalf("JWKS = %v, want the new RS256 key and the old ES256 one", kids)
 	}
 	// The old access token still works.
-	expectOK(t, s2.client().bearer(p.AccessToken).do(meQuery, nil))
+	gqltest.ExpectOK(t, s2.client().Bearer(p.AccessToken).Do(gqltest.MeQuery, nil))
 	// So does the old refresh token; what it returns is signed with the new key.
 	c2 := s2.client()
-	c2.setCookie("refresh_token", refreshTok)
-	p2 := c2.mustRefresh()
-	if kid := decodeJWTPart(t, strings.Split(p2.AccessToken, ".")[0])["kid"]; kid != s2.Tokens().SigningKeyID() {
+	c2.SetCookie("refresh_token", refreshTok)
+	p2 := c2.MustRefresh()
+	if kid := gqltest.JWTPart(t, p2.AccessToken, 0)["kid"]; kid != testKeyID(t) {
 		t.Fatalf("new token kid %v, want the new key's", kid)
 	}
 
 	// Without the previous key, the old token is refused.
 	s3 := startServer(t, serverOptions{env: map[string]string{"DATA_DIR": t.TempDir()}})
-	expectCode(t, s3.client().bearer(p.AccessToken).do(meQuery, nil), "UNAUTHENTICATED")
+	gqltest.ExpectCode(t, s3.client().Bearer(p.AccessToken).Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
+}
+
+// testKeyID returns the kid of the shared test key (testKeys), which the
+// servers of these tests sign with unless told otherwise.
+func testKeyID(t *testing.T) string {
+	t.Helper()
+	pemBytes, err := base64.StdEncoding.DecodeString(testKeys.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := token.ParsePublicKeyPEM(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, err := token.Thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
 
@@ -33,11 +34,11 @@ func metricValue(t *testing.T, s *testServer, series string) float64 {
 func TestMetrics(t *testing.T) {
 	s := startServer(t, serverOptions{env: map[string]string{"DATABASE_TIMEOUT": "300ms"}})
 	c, _ := s.signedIn("metrics@example.com")
-	expectOK(t, c.do(meQuery, nil))
-	c.mustRefresh()
-	s.client().do(loginMutation, map[string]any{"email": "metrics@example.com", "password": "wrong password"})
-	expectOK(t, c.do(logoutMutation, nil))
-	s.client().do(`{ nope }`, nil)
+	gqltest.ExpectOK(t, c.Do(gqltest.MeQuery, nil))
+	c.MustRefresh()
+	s.client().Do(gqltest.LoginMutation, map[string]any{"email": "metrics@example.com", "password": "wrong password"})
+	gqltest.ExpectOK(t, c.Do(gqltest.LogoutMutation, nil))
+	s.client().Do(`{ nope }`, nil)
 
 	for series, want := range map[string]float64{
 		`gqlauth_auth_events_total{event="register"}`:                                               1,
@@ -65,9 +66,9 @@ func TestMetrics(t *testing.T) {
 
 	// A database outage is counted.
 	s.db.Stop()
-	expectCode(t, c.do(meQuery, nil), "UNAUTHENTICATED") // cookies were cleared by logout
-	s.client().bearer("x").do(meQuery, nil)
-	s.client().do(loginMutation, map[string]any{"email": "metrics@example.com", "password": testPassword})
+	gqltest.ExpectCode(t, c.Do(gqltest.MeQuery, nil), "UNAUTHENTICATED") // cookies were cleared by logout
+	s.client().Bearer("x").Do(gqltest.MeQuery, nil)
+	s.client().Do(gqltest.LoginMutation, map[string]any{"email": "metrics@example.com", "password": gqltest.Password})
 	if got := metricValue(t, s, `gqlauth_database_errors_total{kind="unavailable"}`); got < 1 {
 		t.Errorf("database errors = %v, want at least 1", got)
 	}
@@ -76,15 +77,15 @@ func TestMetrics(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	s := startServer(t, serverOptions{})
 	c := s.client()
-	c.header.Set("X-Request-ID", "req-abc-123")
-	r := c.do(`query Profile { me { id } }`, nil)
+	c.Header.Set("X-Request-ID", "req-abc-123")
+	r := c.Do(`query Profile { me { id } }`, nil)
 	if r.HTTP.Header.Get("X-Request-ID") != "req-abc-123" {
 		t.Fatalf("X-Request-ID = %q", r.HTTP.Header.Get("X-Request-ID"))
 	}
 	if !s.logged("msg=request", "request_id=req-abc-123", "operation=Profile", "status=200", "duration_ms=") {
 		t.Fatalf("no access line with id, operation, status and duration:\n%s", s.logs.String())
 	}
-	c.do(`{ me { id } }`, nil)
+	c.Do(`{ me { id } }`, nil)
 	if !s.logged("msg=request", "operation=me", "status=200") {
 		t.Fatal("an anonymous operation is not named by its fields")
 	}
@@ -92,7 +93,7 @@ func TestAccessLog(t *testing.T) {
 
 func TestJSONLogs(t *testing.T) {
 	var buf bytes.Buffer
-	log := newLogger(&buf, "json", slog.LevelWarn)
+	log := web.NewLogger(&buf, "json", slog.LevelWarn)
 	log.Info("hidden")
 	ctx := context.Background()
 	h := web.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ctx = r.Context() }))
@@ -125,8 +126,31 @@ func TestMetricsAddr(t *testing.T) {
 	if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener: %d, want 404", resp.StatusCode)
 	}
-	resp, body := get(t, "http://"+s.metricsAddr+"/metrics", nil)
+	resp, body := get(t, "http://"+s.MetricsAddr()+"/metrics", nil)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "gqlauth_auth_events_total") {
 		t.Fatalf("/metrics on METRICS_ADDR: %d", resp.StatusCode)
+	}
+}
+
+// TestNoSecretsInLogs runs every operation and checks that no password or
+// token reaches the log, while the security events do.
+func TestNoSecretsInLogs(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	c, p := s.signedIn("quiet@example.com")
+	rt := c.Cookie(web.CookieRefresh)
+	p2 := c.MustRefresh()
+	gqltest.ExpectOK(t, c.Do(gqltest.MeQuery, nil))
+	c.Do(gqltest.LoginMutation, map[string]any{"email": "quiet@example.com", "password": "wrong password 123"})
+	gqltest.ExpectOK(t, c.Do(gqltest.LogoutMutation, nil))
+	logs := s.logs.String()
+	for _, secret := range []string{gqltest.Password, "wrong password 123", p.AccessToken, rt, p2.AccessToken, c.Cookie(web.CookieRefresh)} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Fatalf("the log contains a secret (%.12s…)", secret)
+		}
+	}
+	for _, event := range []string{"event=register", "event=login", "event=login_failed", "event=refresh", "event=logout"} {
+		if !s.logged(event, "request_id=") {
+			t.Errorf("no %s line with a request id", event)
+		}
 	}
 }

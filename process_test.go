@@ -19,6 +19,7 @@ import (
 // buildBinary builds the server once into the test's temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	long(t)
 	bin := filepath.Join(t.TempDir(), "gqlauth")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 )
 
 // soakDuration is the soak test's length: 60 s by default, GQLAUTH_SOAK
@@ -72,18 +74,19 @@ func heapAlloc() uint64 {
 // 32 clients: no internal error, no 5xx, and afterwards the goroutines and
 // the heap are back near where they started.
 func TestSoak(t *testing.T) {
+	long(t)
 	length := soakLength(t)
 	s := startServer(t, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0", "LOG_LEVEL": "warn"}})
 	const clients = 32
 	var requests, failures atomic.Int64
 	var mu sync.Mutex
 	codes := map[string]int{}
-	record := func(r *gqlResponse) {
+	record := func(r *gqltest.Response) {
 		requests.Add(1)
-		if r.code() != "" || r.HTTP.StatusCode != 200 {
+		if r.Code() != "" || r.HTTP.StatusCode != 200 {
 			failures.Add(1)
 			mu.Lock()
-			codes[fmt.Sprintf("%d %s", r.HTTP.StatusCode, r.code())]++
+			codes[fmt.Sprintf("%d %s", r.HTTP.StatusCode, r.Code())]++
 			mu.Unlock()
 		}
 	}
@@ -95,14 +98,14 @@ func TestSoak(t *testing.T) {
 				c := s.client()
 				for n := 0; time.Now().Before(deadline); n++ {
 					email := fmt.Sprintf("soak-%s-%d-%d@example.com", phase, i, n)
-					record(c.do(registerMutation, registerInput(email)))
-					record(c.login(email))
+					record(c.Do(gqltest.RegisterMutation, gqltest.RegisterInput(email)))
+					record(c.Login(email))
 					for range 10 {
-						record(c.do(meQuery, nil))
+						record(c.Do(gqltest.MeQuery, nil))
 					}
-					record(c.do(refreshMutation, nil))
-					record(c.do(meQuery, nil))
-					record(c.do(logoutMutation, nil))
+					record(c.Do(gqltest.RefreshMutation, nil))
+					record(c.Do(gqltest.MeQuery, nil))
+					record(c.Do(gqltest.LogoutMutation, nil))
 				}
 			})
 		}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gqlauth/gqlauth/internal/config"
 	"github.com/gqlauth/gqlauth/internal/embedded"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
+	"github.com/gqlauth/gqlauth/internal/web"
 )
 
 // freePort returns a loopback port that nothing listens on.
@@ -41,7 +43,7 @@ func runMain(t *testing.T, env map[string]string) (*Main, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMain(cfg, newLogger(&syncBuffer{}, "text", slog.LevelInfo))
+	m := NewMain(cfg, web.NewLogger(&syncBuffer{}, "text", slog.LevelInfo))
 	err = m.Run(context.Background())
 	t.Cleanup(func() { _ = m.Close(context.Background()) })
 	return m, err
@@ -67,8 +69,8 @@ func TestStartWithDatabaseDown(t *testing.T) {
 	if resp, _ := get(t, base+"/readyz", nil); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz = %d, want 503", resp.StatusCode)
 	}
-	r := newClient(t, base).do(registerMutation, registerInput("early@example.com"))
-	expectCode(t, r, "INTERNAL_SERVER_ERROR")
+	r := gqltest.New(t, base).Do(gqltest.RegisterMutation, gqltest.RegisterInput("early@example.com"))
+	gqltest.ExpectCode(t, r, "INTERNAL_SERVER_ERROR")
 
 	db, err := embedded.Start(embedded.Options{Dir: t.TempDir(), Addr: addr})
 	if err != nil {
@@ -86,7 +88,7 @@ func TestStartWithDatabaseDown(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	expectOK(t, newClient(t, base).do(registerMutation, registerInput("late@example.com")))
+	gqltest.ExpectOK(t, gqltest.New(t, base).Do(gqltest.RegisterMutation, gqltest.RegisterInput("late@example.com")))
 }
 
 // TestStartWithNonMongoPeer points DATABASE_URL at an HTTP server: start-up

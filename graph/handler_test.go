@@ -165,7 +165,7 @@ func TestRefreshAnswerUndelivered(t *testing.T) {
 	if bytes.Contains(answer, []byte(`"errors"`)) {
 		t.Fatalf("the old token was refused after the undelivered answer: %s", answer)
 	}
-	if env.Events.Has("refresh_reuse") {
+	if env.Events.Has(auth.EventRefreshReuse) {
 		t.Fatal("the retry was reported as reuse")
 	}
 }

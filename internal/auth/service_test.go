@@ -53,7 +53,7 @@ func TestRefreshClientGoneAfterSpend(t *testing.T) {
 	if _, _, err := f.Service.Refresh(context.Background(), tokens.Refresh); err != nil {
 		t.Fatalf("the old token was refused afterwards: %v", err)
 	}
-	if f.Events.Has("refresh_reuse") {
+	if f.Events.Has(auth.EventRefreshReuse) {
 		t.Fatal("the retry was reported as reuse")
 	}
 }
@@ -72,7 +72,7 @@ func TestRefreshUndeliveredUndo(t *testing.T) {
 	if _, _, err := f.Service.Refresh(context.Background(), tokens.Refresh); err != nil {
 		t.Fatalf("the old token was refused after the undo: %v", err)
 	}
-	if f.Events.Has("refresh_reuse") {
+	if f.Events.Has(auth.EventRefreshReuse) {
 		t.Fatal("reported as reuse")
 	}
 }

@@ -5,7 +5,6 @@ package authtest
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/password"
 	"github.com/gqlauth/gqlauth/internal/storetest"
 	"github.com/gqlauth/gqlauth/internal/token"
 )
@@ -43,24 +43,24 @@ func (c *Clock) Advance(d time.Duration) {
 // Events records the security events the service reports.
 type Events struct {
 	mu   sync.Mutex
-	seen []string
+	seen []auth.Event
 }
 
 // AuthEvent implements auth.Observer.
-func (e *Events) AuthEvent(name string) {
+func (e *Events) AuthEvent(event auth.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.seen = append(e.seen, name)
+	e.seen = append(e.seen, event)
 }
 
 // DatabaseError implements auth.Observer.
 func (*Events) DatabaseError(bool) {}
 
 // Has reports whether the event was reported.
-func (e *Events) Has(name string) bool {
+func (e *Events) Has(event auth.Event) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Contains(e.seen, name)
+	return slices.Contains(e.seen, event)
 }
 
 // Env is a service on a real database.
@@ -68,8 +68,10 @@ type Env struct {
 	Service *auth.Service
 	Tokens  *token.Manager
 	Store   *mongostore.Store
-	Clock   *Clock
-	Events  *Events
+	// DB views the database (what was written, fixtures).
+	DB     *storetest.DB
+	Clock  *Clock
+	Events *Events
 }
 
 // Options change New's defaults.
@@ -82,6 +84,9 @@ type Options struct {
 	// On reuses another Env's database, keys and clock (a restart with
 	// other settings).
 	On *Env
+	// Hashing sets the password hasher's cost, concurrency and queue
+	// (default 4, 2, 64: the server's default queue).
+	Hashing [3]int
 }
 
 // New builds the service on a fresh embedded database (or o.On's).
@@ -89,16 +94,20 @@ func New(tb testing.TB, o Options) *Env {
 	tb.Helper()
 	e := &Env{Clock: &Clock{}, Events: &Events{}}
 	if o.On != nil {
-		e.Clock, e.Store, e.Tokens = o.On.Clock, o.On.Store, o.On.Tokens
+		e.Clock, e.Store, e.DB, e.Tokens = o.On.Clock, o.On.Store, o.On.DB, o.On.Tokens
 	} else {
-		e.Store = storetest.Open(tb, mongostore.Options{Now: e.Clock.Now})
+		e.DB = storetest.OpenDB(tb, mongostore.Options{Now: e.Clock.Now})
+		e.Store = e.DB.Store
 		e.Tokens = NewTokens(tb, e.Clock.Now)
 	}
 	var store auth.Store = e.Store
 	if o.Store != nil {
 		store = o.Store(e.Store)
 	}
-	hasher, err := auth.NewHasher(4, 2, 16)
+	if o.Hashing == [3]int{} {
+		o.Hashing = [3]int{4, 2, 64}
+	}
+	hasher, err := password.NewHasher(o.Hashing[0], o.Hashing[1], o.Hashing[2])
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -113,7 +122,14 @@ func New(tb testing.TB, o Options) *Env {
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
-	e.Service = auth.NewService(store, e.Tokens, hasher, cfg, e.Clock.Now, slog.New(slog.DiscardHandler), e.Events)
+	e.Service, err = auth.New(auth.Deps{
+		Users: store, Sessions: store, RefreshTokens: store, Attempts: store,
+		Tokens: e.Tokens, Passwords: hasher, Config: cfg,
+		Clock: e.Clock.Now, Observer: e.Events,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return e
 }
 

@@ -2,43 +2,12 @@ package mongostore
 
 import (
 	"context"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
 )
-
-// ScanLiveSessions returns the ids of the user's live sessions by reading
-// the whole sessions collection: an independent check of LiveSessions.
-func ScanLiveSessions(ctx context.Context, s *Store, userID string) ([]string, error) {
-	uid, err := bson.ObjectIDFromHex(userID)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := s.sessions.Find(ctx, bson.D{{Key: "user_id", Value: uid}})
-	if err != nil {
-		return nil, err
-	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, d := range docs {
-		if d.Placeholder || !d.ExpiresAt.After(time.Now()) {
-			continue
-		}
-		revoked, err := s.SessionRevoked(ctx, d.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !revoked {
-			ids = append(ids, d.ID)
-		}
-	}
-	return ids, nil
-}
 
 // SkipSessionNumber leaves what a sign-in that took its number and then
 // stopped (a crash, a timeout) leaves: the counter moved, nothing else.
@@ -94,3 +63,7 @@ func DeleteSession(ctx context.Context, s *Store, id string) error {
 
 // MigrateFloors runs the migration of counters from an earlier release.
 func MigrateFloors(ctx context.Context, s *Store) (int, error) { return s.migrateFloors(ctx) }
+
+// DB returns the store's database, for the tests of this package (which
+// know its schema).
+func DB(s *Store) *mongo.Database { return s.db }

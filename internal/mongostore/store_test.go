@@ -14,37 +14,22 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 )
 
-// mustOpenStore starts an embedded FerretDB in a temporary directory and
-// opens a store on it, as the server does.
-func mustOpenStore(tb testing.TB) (*mongostore.Store, *embedded.DB) {
+// mustOpenStore opens a store on a fresh embedded database (storetest), as
+// the server does.
+func mustOpenStore(tb testing.TB) (*mongostore.Store, *storetest.DB) {
 	tb.Helper()
 	return mustOpenStoreCap(tb, 0)
 }
 
 // mustOpenStoreCap is mustOpenStore with a per-user session cap (0: the
 // default).
-func mustOpenStoreCap(tb testing.TB, perUser int) (*mongostore.Store, *embedded.DB) {
+func mustOpenStoreCap(tb testing.TB, perUser int) (*mongostore.Store, *storetest.DB) {
 	tb.Helper()
-	db, err := embedded.Start(embedded.Options{Dir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(db.Stop)
-	s, err := mongostore.Open(mongostore.Options{URI: db.URI(), Database: "test", Timeout: 5 * time.Second, SessionsPerUser: perUser})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = s.Close(context.Background()) })
-	ctx := context.Background()
-	if err := s.EnsureSchema(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if err := embedded.IndexIDLookups(ctx, db.Dir(), "test"); err != nil {
-		tb.Fatal(err)
-	}
-	return s, db
+	db := storetest.OpenDB(tb, mongostore.Options{SessionsPerUser: perUser})
+	return db.Store, db
 }
 
 func newUser(email string) *auth.User {
@@ -124,7 +109,7 @@ func TestCreateUserConcurrent(t *testing.T) {
 	if ok != 1 || conflict != n-1 {
 		t.Fatalf("ok=%d conflict=%d, want 1 and %d", ok, conflict, n-1)
 	}
-	count, err := s.Database().Collection(mongostore.CollUsers).CountDocuments(ctx, bson.D{{Key: "email", Value: "race@example.com"}})
+	count, err := mongostore.DB(s).Collection(mongostore.CollUsers).CountDocuments(ctx, bson.D{{Key: "email", Value: "race@example.com"}})
 	if err != nil || count != 1 {
 		t.Fatalf("users with the e-mail = %d (%v), want 1", count, err)
 	}
@@ -135,7 +120,7 @@ func TestCreateUserConcurrent(t *testing.T) {
 func TestOrphanClaim(t *testing.T) {
 	s, _ := mustOpenStore(t)
 	ctx := context.Background()
-	emails := s.Database().Collection(mongostore.CollUserEmails)
+	emails := mongostore.DB(s).Collection(mongostore.CollUserEmails)
 	insertClaim := func(email string, age time.Duration) {
 		_, err := emails.InsertOne(ctx, bson.D{
 			{Key: "_id", Value: email},
@@ -187,7 +172,7 @@ func newSession(u *auth.User) *auth.Session {
 }
 
 func TestCreateSessionCapsLiveSessions(t *testing.T) {
-	s, _ := mustOpenStoreCap(t, 3)
+	s, db := mustOpenStoreCap(t, 3)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "cap@example.com")
 	var ids []string
@@ -205,7 +190,7 @@ func TestCreateSessionCapsLiveSessions(t *testing.T) {
 		}
 		ids = append(ids, sess.ID)
 	}
-	live, err := liveIDs(s, u.ID)
+	live, err := liveIDs(db, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +204,7 @@ func TestCreateSessionCapsLiveSessions(t *testing.T) {
 // FerretDB the counter's increments can be lost; the _id index still gives
 // every session its own number.
 func TestCreateSessionConcurrent(t *testing.T) {
-	s, _ := mustOpenStore(t)
+	s, db := mustOpenStore(t)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "many@example.com")
 	const n = 20
@@ -241,7 +226,7 @@ func TestCreateSessionConcurrent(t *testing.T) {
 	if len(slices.Compact(slices.Clone(ids))) != n {
 		t.Fatalf("session ids are not distinct: %v", ids)
 	}
-	live, err := liveIDs(s, u.ID)
+	live, err := liveIDs(db, u.ID)
 	if err != nil || len(live) != n {
 		t.Fatalf("live = %d (%v), want %d", len(live), err, n)
 	}
@@ -258,7 +243,7 @@ func TestCreateSessionCounterBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	counters := s.Database().Collection(mongostore.CollCounters)
+	counters := mongostore.DB(s).Collection(mongostore.CollCounters)
 	if _, err := counters.UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 1}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +420,7 @@ func TestAdoptTutorialUsers(t *testing.T) {
 	s, _ := mustOpenStore(t)
 	ctx := context.Background()
 	id := bson.NewObjectID()
-	_, err := s.Database().Collection(mongostore.CollUsers).InsertOne(ctx, bson.D{
+	_, err := mongostore.DB(s).Collection(mongostore.CollUsers).InsertOne(ctx, bson.D{
 		{Key: "_id", Value: id}, {Key: "name", Value: "Tut"}, {Key: "email", Value: "tutorial@example.com"},
 		{Key: "password", Value: "$2b$12$abcdefghijklmnopqrstuu"}, {Key: "role", Value: "user"}, {Key: "verified", Value: true},
 		{Key: "photo", Value: "default.png"}, {Key: "created_at", Value: time.Now()}, {Key: "updated_at", Value: time.Now()},
@@ -485,7 +470,7 @@ func TestLoginAttempts(t *testing.T) {
 		t.Fatalf("append 2: taken=%v err=%v", taken, err)
 	}
 	// A head copy left behind (a lost update) is caught up by look-ups.
-	heads := s.Database().Collection(mongostore.CollAttemptHead)
+	heads := mongostore.DB(s).Collection(mongostore.CollAttemptHead)
 	if _, err := heads.UpdateOne(ctx, bson.D{{Key: "_id", Value: email}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 0}, {Key: "failures", Value: bson.A{}}, {Key: "level", Value: 0}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -495,16 +480,16 @@ func TestLoginAttempts(t *testing.T) {
 	}
 }
 
-// liveIDs counts live sessions by a whole-collection scan, independently of
-// LiveSessions.
-func liveIDs(s *mongostore.Store, userID string) ([]string, error) {
-	return mongostore.ScanLiveSessions(context.Background(), s, userID)
+// liveIDs returns the live sessions a whole-collection scan finds,
+// independently of LiveSessions.
+func liveIDs(db *storetest.DB, userID string) ([]string, error) {
+	return db.LiveSessionsByScan(context.Background(), userID)
 }
 
 // TestLiveSessionsByID checks the _id-based listing against a scan: after
 // more sign-ins than the cap, with a lagging counter, and with revocations.
 func TestLiveSessionsByID(t *testing.T) {
-	s, _ := mustOpenStoreCap(t, 5)
+	s, db := mustOpenStoreCap(t, 5)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "window@example.com")
 	for range 8 {
@@ -517,7 +502,7 @@ func TestLiveSessionsByID(t *testing.T) {
 	if _, err := s.RevokeSession(ctx, mongostore.SessionID(u.ID, 7), u.ID, auth.ReasonLogout, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Database().Collection(mongostore.CollCounters).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 6}}}}); err != nil {
+	if _, err := mongostore.DB(s).Collection(mongostore.CollCounters).UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: 6}}}}); err != nil {
 		t.Fatal(err)
 	}
 	live, err := s.LiveSessions(ctx, u.ID)
@@ -528,7 +513,7 @@ func TestLiveSessionsByID(t *testing.T) {
 	for _, l := range live {
 		got = append(got, l.ID)
 	}
-	want, err := liveIDs(s, u.ID)
+	want, err := liveIDs(db, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +529,7 @@ func TestLiveSessionsByID(t *testing.T) {
 func newUserID() string { return bson.NewObjectID().Hex() }
 
 // liveSet returns LiveSessions' ids and the scan's, both sorted.
-func liveSet(t *testing.T, s *mongostore.Store, userID string) (listed, scanned []string) {
+func liveSet(t *testing.T, s *mongostore.Store, db *storetest.DB, userID string) (listed, scanned []string) {
 	t.Helper()
 	live, err := s.LiveSessions(context.Background(), userID)
 	if err != nil {
@@ -553,7 +538,7 @@ func liveSet(t *testing.T, s *mongostore.Store, userID string) (listed, scanned 
 	for _, l := range live {
 		listed = append(listed, l.ID)
 	}
-	scanned, err = liveIDs(s, userID)
+	scanned, err = liveIDs(db, userID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +563,7 @@ func TestInterruptedSignIns(t *testing.T) {
 	}
 
 	t.Run("SkippedNumber", func(t *testing.T) {
-		s, _ := mustOpenStoreCap(t, 3)
+		s, db := mustOpenStoreCap(t, 3)
 		u := mustCreateUser(t, s, "skip@example.com")
 		stray := sign(t, s, u) // the session sign-in 4 should have revoked
 		sign(t, s, u)
@@ -589,14 +574,14 @@ func TestInterruptedSignIns(t *testing.T) {
 		for range 3 {
 			sign(t, s, u)
 		}
-		listed, scanned := liveSet(t, s, u.ID)
+		listed, scanned := liveSet(t, s, db, u.ID)
 		if !slices.Equal(listed, scanned) || len(scanned) != 3 || slices.Contains(scanned, stray) {
 			t.Fatalf("listed %v, scanned %v: want the same 3, without %s", listed, scanned, stray)
 		}
 	})
 
 	t.Run("CapNotApplied", func(t *testing.T) {
-		s, _ := mustOpenStoreCap(t, 3)
+		s, db := mustOpenStoreCap(t, 3)
 		u := mustCreateUser(t, s, "nocap@example.com")
 		stray := sign(t, s, u)
 		sign(t, s, u)
@@ -606,7 +591,7 @@ func TestInterruptedSignIns(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Four live sessions now; the listing shows every one.
-		listed, scanned := liveSet(t, s, u.ID)
+		listed, scanned := liveSet(t, s, db, u.ID)
 		if !slices.Equal(listed, scanned) || len(scanned) != 4 {
 			t.Fatalf("listed %v, scanned %v: want the same 4", listed, scanned)
 		}
@@ -618,13 +603,13 @@ func TestInterruptedSignIns(t *testing.T) {
 		if len(revoked) != 3 || !slices.Contains(revoked, stray) {
 			t.Fatalf("revoked %v, want the 3 others, %s among them", revoked, stray)
 		}
-		if listed, scanned := liveSet(t, s, u.ID); !slices.Equal(scanned, []string{last.ID}) || !slices.Equal(listed, scanned) {
+		if listed, scanned := liveSet(t, s, db, u.ID); !slices.Equal(scanned, []string{last.ID}) || !slices.Equal(listed, scanned) {
 			t.Fatalf("after revoke-all: listed %v, scanned %v, want only %s", listed, scanned, last.ID)
 		}
 	})
 
 	t.Run("SweepAppliesCap", func(t *testing.T) {
-		s, _ := mustOpenStoreCap(t, 3)
+		s, db := mustOpenStoreCap(t, 3)
 		u := mustCreateUser(t, s, "sweepcap@example.com")
 		stray := sign(t, s, u)
 		sign(t, s, u)
@@ -635,7 +620,7 @@ func TestInterruptedSignIns(t *testing.T) {
 		if _, err := s.Sweep(ctx); err != nil {
 			t.Fatal(err)
 		}
-		listed, scanned := liveSet(t, s, u.ID)
+		listed, scanned := liveSet(t, s, db, u.ID)
 		if !slices.Equal(listed, scanned) || len(scanned) != 3 || slices.Contains(scanned, stray) {
 			t.Fatalf("after the sweep: listed %v, scanned %v: want the same 3, without %s", listed, scanned, stray)
 		}
@@ -645,7 +630,7 @@ func TestInterruptedSignIns(t *testing.T) {
 		// A sign-in takes number 4 and is slow; four others overtake it,
 		// and the cap closes 4. When the slow one inserts, it must not
 		// become a live session below the floor.
-		s, _ := mustOpenStoreCap(t, 3)
+		s, db := mustOpenStoreCap(t, 3)
 		u := mustCreateUser(t, s, "late@example.com")
 		for range 3 {
 			sign(t, s, u)
@@ -663,7 +648,7 @@ func TestInterruptedSignIns(t *testing.T) {
 		if late.ID == mongostore.SessionID(u.ID, 4) {
 			t.Fatalf("the late sign-in took the closed number 4")
 		}
-		listed, scanned := liveSet(t, s, u.ID)
+		listed, scanned := liveSet(t, s, db, u.ID)
 		if !slices.Equal(listed, scanned) || !slices.Contains(listed, late.ID) {
 			t.Fatalf("listed %v, scanned %v, want both with %s", listed, scanned, late.ID)
 		}
@@ -675,7 +660,7 @@ func TestInterruptedSignIns(t *testing.T) {
 // password change) and new sign-ins arrive: every session that existed
 // before the revoke-all began is revoked.
 func TestRevokeAllRacingWrites(t *testing.T) {
-	s, _ := mustOpenStoreCap(t, 10)
+	s, db := mustOpenStoreCap(t, 10)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "racing@example.com")
 	for i := range 30 {
@@ -692,7 +677,7 @@ func TestRevokeAllRacingWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, err := liveIDs(s, u.ID)
+	before, err := liveIDs(db, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +711,7 @@ func TestRevokeAllRacingWrites(t *testing.T) {
 			t.Fatalf("session %s existed before the revoke-all and is not revoked (%v)", id, err)
 		}
 	}
-	listed, scanned := liveSet(t, s, u.ID)
+	listed, scanned := liveSet(t, s, db, u.ID)
 	if !slices.Equal(listed, scanned) {
 		t.Fatalf("listed %v, scanned %v", listed, scanned)
 	}
@@ -767,7 +752,7 @@ func TestWithdrawRefreshToken(t *testing.T) {
 // lost update puts the counter back, so no live session hides below the
 // floor (found by review).
 func TestNoSessionAtOrBelowTheFloor(t *testing.T) {
-	s, _ := mustOpenStoreCap(t, 5)
+	s, db := mustOpenStoreCap(t, 5)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "hole@example.com")
 	for i := 1; i <= 10; i++ {
@@ -796,7 +781,7 @@ func TestNoSessionAtOrBelowTheFloor(t *testing.T) {
 	if sess.ID == mongostore.SessionID(u.ID, 3) {
 		t.Fatalf("the new session took number 3, below the floor")
 	}
-	listed, scanned := liveSet(t, s, u.ID)
+	listed, scanned := liveSet(t, s, db, u.ID)
 	if !slices.Equal(listed, scanned) || len(scanned) != 5 {
 		t.Fatalf("listed %v, scanned %v: want the same 5", listed, scanned)
 	}
@@ -806,7 +791,7 @@ func TestNoSessionAtOrBelowTheFloor(t *testing.T) {
 // them with a stray live session below the cap that the earlier release's
 // interrupted sign-in left, get their floor; the stray is revoked.
 func TestMigrateFloors(t *testing.T) {
-	s, _ := mustOpenStoreCap(t, 3)
+	s, db := mustOpenStoreCap(t, 3)
 	ctx := context.Background()
 	u := mustCreateUser(t, s, "legacy@example.com")
 	other := mustCreateUser(t, s, "legacy-small@example.com")
@@ -835,7 +820,7 @@ func TestMigrateFloors(t *testing.T) {
 		t.Fatal("the stray session below the cap was not revoked")
 	}
 	for _, id := range []string{u.ID, other.ID} {
-		listed, scanned := liveSet(t, s, id)
+		listed, scanned := liveSet(t, s, db, id)
 		if !slices.Equal(listed, scanned) {
 			t.Fatalf("after the migration: listed %v, scanned %v", listed, scanned)
 		}

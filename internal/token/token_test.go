@@ -320,3 +320,24 @@ func TestVerifyCacheStillChecksTime(t *testing.T) {
 		t.Fatalf("an expired token verified from the cache: %v", err)
 	}
 }
+
+// TestUnknownKindRefused: a Kind that is not one of the constants has no
+// typ of its own, and neither signs nor verifies (it must not share the
+// access token's).
+func TestUnknownKindRefused(t *testing.T) {
+	m := newManager(t, newKey(t, token.EdDSA), nil)
+	unknown := token.Kind(99)
+	if unknown.Typ() != "" {
+		t.Fatalf("Kind(99).Typ() = %q", unknown.Typ())
+	}
+	if _, err := m.Sign(unknown, token.Claims{Subject: "u", SessionID: "s", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}); err == nil {
+		t.Fatal("signed a token of an unknown kind")
+	}
+	access, err := m.Sign(token.Access, token.Claims{Subject: "u", SessionID: "s", IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(unknown, access); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("an access token verified as an unknown kind: %v", err)
+	}
+}

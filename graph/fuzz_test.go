@@ -1,4 +1,4 @@
-package main
+package graph
 
 import (
 	"bytes"
@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/authtest"
 )
 
 // FuzzGraphQLBody posts arbitrary bodies to /graphql on the real handler and
@@ -27,8 +30,8 @@ func FuzzGraphQLBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s := startServer(f, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0", "LOGIN_FAILURES_PER_ACCOUNT": "0"}})
-	h := s.Handler()
+	env := authtest.New(f, authtest.Options{Config: func(c *auth.Config) { c.LoginThrottle = auth.DefaultLoginThrottle(0) }})
+	h := NewHandler(testOptions(env.Service))
 	allowed := map[int]bool{200: true, 400: true, 406: true, 413: true, 422: true}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package auth
-
-// lowerThreadPriority does nothing where threads have no priority of their
-// own that an unprivileged process may set.
-func lowerThreadPriority() {}
