@@ -7,13 +7,10 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
@@ -138,39 +135,11 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := storetest.Attach(t, mongostore.Options{URI: uri, Database: "fastapi"})
-	users, err := db.Users(ctx)
+	users, sessions, err := db.CheckIntegrity(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[bson.ObjectID]bool{}
-	emails := map[string]int{}
-	for _, u := range users {
-		for _, field := range []string{"name", "email", "password", "role", "photo", "verified", "created_at", "updated_at"} {
-			if _, ok := u[field]; !ok {
-				t.Fatalf("a user document lacks %s: %v", field, u)
-			}
-		}
-		if h, _ := u["password"].(string); !strings.HasPrefix(h, "$2a$") {
-			t.Fatalf("a user's password is not a bcrypt hash: %v", u)
-		}
-		ids[u["_id"].(bson.ObjectID)] = true
-		emails[u["email"].(string)]++
-	}
-	for e, n := range emails {
-		if n > 1 {
-			t.Fatalf("%s exists %d times", e, n)
-		}
-	}
-	sessions, err := db.Sessions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sessions {
-		if !ids[s.UserID] {
-			t.Fatalf("session %s belongs to no user", s.ID)
-		}
-	}
-	t.Logf("after the restart: %d users (all whole, e-mails unique), %d sessions (all with a user)", len(users), len(sessions))
+	t.Logf("after the restart: %d users (all whole, e-mails unique), %d sessions (all with a user)", users, sessions)
 }
 
 // TestGracefulShutdownUnderLoad sends SIGTERM while 32 clients are busy:

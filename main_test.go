@@ -227,23 +227,3 @@ func (s *testServer) logged(parts ...string) bool {
 	}
 	return false
 }
-
-// expectOneRegistration registers one e-mail n times at once, spread over
-// the servers: exactly one succeeds and the rest get CONFLICT.
-func expectOneRegistration(t *testing.T, servers []*testServer, email string, n int) {
-	t.Helper()
-	codes := make([]string, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		s := servers[i%len(servers)]
-		wg.Go(func() { codes[i] = s.client().Do(gqltest.RegisterMutation, gqltest.RegisterInput(email)).Code() })
-	}
-	wg.Wait()
-	count := map[string]int{}
-	for _, c := range codes {
-		count[c]++
-	}
-	if count[""] != 1 || count["CONFLICT"] != n-1 {
-		t.Fatalf("codes = %v, want 1 success and %d CONFLICT", count, n-1)
-	}
-}

@@ -2,8 +2,6 @@ package graph
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -379,10 +377,10 @@ func TestForgedTokens(t *testing.T) {
 	s := newTestServer(t, authtest.Options{}, nil)
 	c, p := s.signedIn(t, "forged@example.com")
 	parts := strings.Split(p.AccessToken, ".")
-	claims := decodeJWTPart(t, parts[1])
+	claims := gqltest.JWTPart(t, p.AccessToken, 1)
 	claims["sub"] = "000000000000000000000000"
 	tampered := parts[0] + "." + encodeJWTPart(claims) + "." + parts[2]
-	header := decodeJWTPart(t, parts[0])
+	header := gqltest.JWTPart(t, p.AccessToken, 0)
 	header["alg"] = "none"
 	algNone := encodeJWTPart(header) + "." + parts[1] + "."
 
@@ -616,17 +614,4 @@ func TestSessionCap(t *testing.T) {
 	if n := s.liveSessions(t, p.User.ID); n != 50 {
 		t.Fatalf("live sessions = %d, want 50", n)
 	}
-}
-
-func decodeJWTPart(t *testing.T, part string) map[string]any {
-	t.Helper()
-	b, err := base64.RawURLEncoding.DecodeString(part)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

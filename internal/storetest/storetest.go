@@ -387,3 +387,42 @@ func (d *DB) DeleteUser(ctx context.Context, userID string) error {
 	_, err = d.db.Collection(mongostore.CollUsers).DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	return err
 }
+
+// CheckIntegrity checks what a crash must not leave: every user document
+// whole (each field, a bcrypt hash for the password), no e-mail twice, and
+// every session (placeholders aside) belonging to a user. It returns how
+// many users and sessions it checked.
+func (d *DB) CheckIntegrity(ctx context.Context) (users, sessions int, err error) {
+	us, err := d.Users(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	ids := map[bson.ObjectID]bool{}
+	emails := map[string]int{}
+	for _, u := range us {
+		for _, field := range []string{"name", "email", "password", "role", "photo", "verified", "created_at", "updated_at"} {
+			if _, ok := u[field]; !ok {
+				return 0, 0, fmt.Errorf("a user document lacks %s: %v", field, u)
+			}
+		}
+		if h, _ := u["password"].(string); !strings.HasPrefix(h, "$2a$") {
+			return 0, 0, fmt.Errorf("a user's password is not a bcrypt hash: %v", u["_id"])
+		}
+		id, _ := u["_id"].(bson.ObjectID)
+		email, _ := u["email"].(string)
+		ids[id] = true
+		if emails[email]++; emails[email] > 1 {
+			return 0, 0, fmt.Errorf("%s is stored twice", email)
+		}
+	}
+	ss, err := d.Sessions(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, s := range ss {
+		if !s.Placeholder && !ids[s.UserID] {
+			return 0, 0, fmt.Errorf("session %s belongs to no user", s.ID)
+		}
+	}
+	return len(us), len(ss), nil
+}
