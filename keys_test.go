@@ -82,8 +82,11 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Step 2 of the rotation: the new pair signs; the old key is kept as a
+	// previous *private* key (so the refresh tokens MAC'd under it stay
+	// valid); step 1's key, the new public one, is still listed too.
 	s2 := startServer(t, serverOptions{env: map[string]string{
-		"DATA_DIR": dir, "JWT_PREVIOUS_PUBLIC_KEYS": oldPub + ", " + testKeys.pub,
+		"DATA_DIR": dir, "JWT_PREVIOUS_PRIVATE_KEYS": oldPriv, "JWT_PREVIOUS_PUBLIC_KEYS": testKeys.pub,
 	}})
 	kids := jwksKids(t, s2)
 	if kids[oldKid] != token.ES256 || kids[testKeyID(t)] != token.RS256 || len(kids) != 2 {

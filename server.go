@@ -156,6 +156,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			SessionMaxLifetime: m.Config.SessionMaxLifetime,
 			LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
 			DatabaseTimeout:    m.Config.DatabaseTimeout,
+			RefreshTokenFormat: m.Config.RefreshTokenFormat,
 		},
 		Clock: m.Now, Logger: m.Logger, Observer: m.metrics,
 	})

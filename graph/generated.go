@@ -436,7 +436,7 @@ type Mutation {
 type Session {
   id: ID!
   createdAt: Time!
-  "Sign-in, or the latest refresh."
+  "Sign-in, or the latest refresh: written at most once a minute, so up to a minute behind."
   lastUsedAt: Time!
   userAgent: String!
   ip: String!

@@ -34,11 +34,13 @@ func (t *Tokens) Undo() {
 	}
 }
 
-// issue signs an access and a refresh token for the session, neither
-// outliving the session's absolute lifetime, and stores the refresh token's
-// hash before returning it, so no token a client receives is unknown.
+// issue signs an access token and makes a refresh token for the session,
+// neither outliving the session's absolute lifetime. The refresh token is
+// MAC-format (nothing stored), or, in the earlier release's format
+// (RefreshTokenFormat "jwt", during a rolling upgrade), a JWT whose hash is
+// stored before it is returned, so no token a client receives is unknown.
 func (s *Service) issue(ctx context.Context, uid, sid string, sessionExpiresAt, now time.Time) (*Tokens, error) {
-	now = now.Truncate(time.Second) // JWT times are whole seconds
+	now = now.Truncate(time.Second) // token times are whole seconds
 	accessExp := minTime(now.Add(s.cfg.AccessTokenTTL), sessionExpiresAt)
 	refreshExp := minTime(now.Add(s.cfg.RefreshTokenTTL), sessionExpiresAt)
 	if !refreshExp.After(now) {
@@ -48,20 +50,18 @@ func (s *Service) issue(ctx context.Context, uid, sid string, sessionExpiresAt, 
 	if err != nil {
 		return nil, err
 	}
-	refresh, err := s.tokens.Sign(token.Refresh, token.Claims{Subject: uid, SessionID: sid, IssuedAt: now, ExpiresAt: refreshExp})
-	if err != nil {
+	claims := token.Claims{Subject: uid, SessionID: sid, IssuedAt: now, ExpiresAt: refreshExp, SessionExpiresAt: sessionExpiresAt}
+	var refresh string
+	if s.cfg.RefreshTokenFormat == token.FormatJWT {
+		if refresh, err = s.tokens.Sign(token.Refresh, claims); err != nil {
+			return nil, err
+		}
+		rec := &RefreshToken{Hash: HashToken(refresh), SessionID: sid, UserID: uid, IssuedAt: now, ExpiresAt: refreshExp, SessionExpiresAt: sessionExpiresAt}
+		if err := s.refreshTokens.SaveRefreshToken(ctx, rec); err != nil {
+			return nil, s.storeErr("saving refresh token", err)
+		}
+	} else if refresh, err = s.tokens.SignRefresh(claims); err != nil {
 		return nil, err
-	}
-	rec := &RefreshToken{
-		Hash:             HashToken(refresh),
-		SessionID:        sid,
-		UserID:           uid,
-		IssuedAt:         now,
-		ExpiresAt:        refreshExp,
-		SessionExpiresAt: sessionExpiresAt,
-	}
-	if err := s.refreshTokens.SaveRefreshToken(ctx, rec); err != nil {
-		return nil, s.storeErr("saving refresh token", err)
 	}
 	return &Tokens{IssuedAt: now, Access: access, AccessExpiresAt: accessExp, Refresh: refresh, RefreshExpiresAt: refreshExp}, nil
 }

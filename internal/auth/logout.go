@@ -15,7 +15,7 @@ func (s *Service) Logout(ctx context.Context, accessToken, refreshToken string) 
 	if c, err := s.tokens.Verify(token.Access, accessToken); err == nil {
 		targets = append(targets, target{c.SessionID, c.Subject})
 	}
-	if c, err := s.tokens.Verify(token.Refresh, refreshToken); err == nil {
+	if c, err := s.tokens.VerifyAnyRefresh(refreshToken); err == nil {
 		if len(targets) == 0 || targets[0].sid != c.SessionID {
 			targets = append(targets, target{c.SessionID, c.Subject})
 		}

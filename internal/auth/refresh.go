@@ -10,6 +10,11 @@ import (
 )
 
 // Refresh spends a refresh token and issues a new pair for the same session.
+// On its usual path it reads the session's revocation and the user (at
+// once, by _id), writes one record (the spend, which a unique insert
+// decides) and signs one token (the access token): a MAC-format refresh
+// token carries what the check needs, and the session's last-used time is
+// written behind (at most once a minute).
 //
 // A token is spent by the first caller. A later caller inside the grace
 // window (concurrent tabs) gets its own new pair; one outside it has
@@ -22,20 +27,12 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	if refreshToken == "" {
 		return nil, nil, ErrMissingRefreshToken
 	}
-	claims, err := s.tokens.Verify(token.Refresh, refreshToken)
+	rec, claims, err := s.presented(ctx, refreshToken)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrRefreshTokenInvalid, err)
+		return nil, nil, err
 	}
-	rec, err := s.refreshTokens.RefreshTokenByHash(ctx, HashToken(refreshToken))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, nil, fmt.Errorf("%w: token not issued by this server", ErrRefreshTokenInvalid)
-	case err != nil:
-		return nil, nil, s.storeErr("finding refresh token", err)
-	case rec.SessionID != claims.SessionID || rec.UserID != claims.Subject:
-		return nil, nil, fmt.Errorf("%w: token does not match its record", ErrRefreshTokenInvalid)
-	case !s.now().Before(rec.ExpiresAt):
-		// Verification tolerates clock skew; the record's expiry does not.
+	if !s.now().Before(rec.ExpiresAt) {
+		// Verification tolerates clock skew; the token's expiry does not.
 		return nil, nil, fmt.Errorf("%w: token expired", ErrRefreshTokenInvalid)
 	}
 	u, err := s.liveUser(ctx, claims)
@@ -109,6 +106,34 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (*User, *Tok
 	}
 	s.event(ctx, slog.LevelInfo, "session refreshed", EventRefresh, "user_id", u.ID, "session_id", rec.SessionID, "grace", !first)
 	return u, tokens, nil
+}
+
+// presented checks a presented refresh token and returns its record (what
+// the spend needs) and claims. A MAC-format token carries them; a JWT of an
+// earlier release has its record stored, which is read.
+func (s *Service) presented(ctx context.Context, refreshToken string) (*RefreshToken, token.Claims, error) {
+	hash := HashToken(refreshToken)
+	if token.IsMACRefresh(refreshToken) {
+		c, err := s.tokens.VerifyRefresh(refreshToken)
+		if err != nil {
+			return nil, c, fmt.Errorf("%w: %w", ErrRefreshTokenInvalid, err)
+		}
+		return &RefreshToken{Hash: hash, SessionID: c.SessionID, UserID: c.Subject, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, SessionExpiresAt: c.SessionExpiresAt}, c, nil
+	}
+	c, err := s.tokens.Verify(token.Refresh, refreshToken)
+	if err != nil {
+		return nil, c, fmt.Errorf("%w: %w", ErrRefreshTokenInvalid, err)
+	}
+	rec, err := s.refreshTokens.RefreshTokenByHash(ctx, hash)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, c, fmt.Errorf("%w: token not issued by this server", ErrRefreshTokenInvalid)
+	case err != nil:
+		return nil, c, s.storeErr("finding refresh token", err)
+	case rec.SessionID != c.SessionID || rec.UserID != c.Subject:
+		return nil, c, fmt.Errorf("%w: token does not match its record", ErrRefreshTokenInvalid)
+	}
+	return rec, c, nil
 }
 
 // unspend makes a spent refresh token usable again (its replacement never

@@ -40,6 +40,10 @@ type Config struct {
 	// DatabaseTimeout bounds the writes that complete a state change,
 	// which run on after the client has gone (see detached); 0 means 5s.
 	DatabaseTimeout time.Duration
+	// RefreshTokenFormat is the format of the refresh tokens issued
+	// (token.FormatMAC, the default, or token.FormatJWT); both are
+	// accepted either way.
+	RefreshTokenFormat string
 }
 
 // Deps are what the service is built from: the stores of each role (one

@@ -68,7 +68,10 @@ type SessionStore interface {
 	// revoked nor past its lifetime, newest first, however the sign-ins
 	// that made them ended.
 	LiveSessions(ctx context.Context, userID string) ([]*Session, error)
-	// TouchSession records that the session was used (a refresh).
+	// TouchSession records that the session was used (a refresh). It is
+	// bookkeeping that may lag: the store may write it later, at most once
+	// a minute per session (so LastUsedAt is at most a minute stale, and a
+	// crash may lose that minute), off the caller's path.
 	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// SessionRevoked reports whether the session has been revoked.
 	SessionRevoked(ctx context.Context, sessionID string) (bool, error)

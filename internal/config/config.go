@@ -42,8 +42,14 @@ type Config struct {
 	// development key is then generated under DataDir.
 	SigningKey *token.Key
 	// PreviousKeys verify tokens signed before a key rotation, and are
-	// published in the JWKS, until those tokens expire.
+	// published in the JWKS, until those tokens expire. Those given with
+	// their private key (JWT_PREVIOUS_PRIVATE_KEYS) keep the refresh
+	// tokens MAC'd under them valid too.
 	PreviousKeys []*token.Key
+	// RefreshTokenFormat is the format of the refresh tokens issued:
+	// token.FormatMAC, or token.FormatJWT (an earlier release's, for a
+	// rolling upgrade). Both are accepted either way.
+	RefreshTokenFormat string
 	JWTIssuer    string
 
 	AccessTokenTTL     time.Duration
@@ -279,7 +285,12 @@ func Load(lookup Lookup) (Config, error) {
 		l.fail("JWT_ALGORITHM", "%q is not one of RS256, ES256, EdDSA", c.JWTAlgorithm)
 	}
 	c.SigningKey = l.signingKey(c.JWTAlgorithm, prod)
-	c.PreviousKeys = l.previousKeys("JWT_PREVIOUS_PUBLIC_KEYS")
+	c.PreviousKeys = append(l.previousKeys("JWT_PREVIOUS_PRIVATE_KEYS", true), l.previousKeys("JWT_PREVIOUS_PUBLIC_KEYS", false)...)
+	switch c.RefreshTokenFormat = strings.ToLower(l.str("REFRESH_TOKEN_FORMAT", token.FormatMAC)); c.RefreshTokenFormat {
+	case token.FormatMAC, token.FormatJWT:
+	default:
+		l.fail("REFRESH_TOKEN_FORMAT", "%q is not mac or jwt", c.RefreshTokenFormat)
+	}
 	c.JWTIssuer = l.str("JWT_ISSUER", "http://localhost:8000")
 
 	c.AccessTokenTTL = l.duration("ACCESS_TOKEN_EXPIRES_IN", 15*time.Minute, true, time.Second, 0)
@@ -437,9 +448,9 @@ func (l *loader) signingKey(alg string, prod bool) *token.Key {
 	return key
 }
 
-// previousKeys reads comma-separated base64 PEM public keys; each key's
-// type gives its algorithm.
-func (l *loader) previousKeys(name string) []*token.Key {
+// previousKeys reads comma-separated base64 PEM keys, public ones or, when
+// private is set, private ones; each key's type gives its algorithm.
+func (l *loader) previousKeys(name string, private bool) []*token.Key {
 	var out []*token.Key
 	for i, item := range strings.Split(l.str(name, ""), ",") {
 		item = strings.TrimSpace(item)
@@ -450,7 +461,18 @@ func (l *loader) previousKeys(name string) []*token.Key {
 		if !ok {
 			return nil
 		}
-		pub, err := token.ParsePublicKeyPEM(data)
+		var (
+			priv crypto.Signer
+			pub  crypto.PublicKey
+			err  error
+		)
+		if private {
+			if priv, err = token.ParsePrivateKeyPEM(data); err == nil {
+				pub = priv.Public()
+			}
+		} else {
+			pub, err = token.ParsePublicKeyPEM(data)
+		}
 		if err != nil {
 			l.fail(name, "key %d: %v", i+1, err)
 			return nil
@@ -460,7 +482,7 @@ func (l *loader) previousKeys(name string) []*token.Key {
 			l.fail(name, "key %d: %v", i+1, err)
 			return nil
 		}
-		k, err := token.NewKey(alg, nil, pub)
+		k, err := token.NewKey(alg, priv, pub)
 		if err != nil {
 			l.fail(name, "key %d: %v", i+1, err)
 			return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -437,12 +438,101 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, erro
 	return d.toAuth(), nil
 }
 
-// TouchSession moves the session's last_used_at forward. It is an update,
-// but nothing else updates session documents (revocations are inserts of
-// their own), so a lost update only loses a timestamp.
-func (s *Store) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
-	_, err := s.sessions.UpdateOne(ctx, byID(sessionID), bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: at}}}})
-	return mapErr(err)
+// TouchSession records that the session was used at at. The write is
+// behind the caller, off the path that answers a refresh: at most once a
+// minute per session, within about a second of being due (touchInterval),
+// so last_used_at is at most a minute stale, and a crash may lose that
+// minute. It is an update, but nothing else updates session documents
+// (revocations are inserts of their own), so a lost update only loses a
+// timestamp.
+func (s *Store) TouchSession(_ context.Context, sessionID string, at time.Time) error {
+	s.touches.note(sessionID, at)
+	return nil
+}
+
+// How often touches are written: each session at most once a minute,
+// checked every second.
+const (
+	touchEvery    = time.Minute
+	touchInterval = time.Second
+	// maxTouches bounds the sessions whose touches are remembered; beyond
+	// it a touch is dropped (it is bookkeeping).
+	maxTouches = 100_000
+)
+
+// touches is the write-behind of TouchSession.
+type touches struct {
+	mu      sync.Mutex
+	pending map[string]time.Time // latest use not written yet
+	written map[string]time.Time // when each session's last write was for
+}
+
+func (t *touches) note(sid string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending, t.written = map[string]time.Time{}, map[string]time.Time{}
+	}
+	if len(t.pending) >= maxTouches {
+		return
+	}
+	if at.After(t.pending[sid]) {
+		t.pending[sid] = at
+	}
+}
+
+// due takes the touches to write now: a session's latest use once a minute
+// has passed since its last write (all of them when flushing), and forgets
+// sessions written more than a minute before now.
+func (t *touches) due(now time.Time, flush bool) map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]time.Time{}
+	for sid, at := range t.pending {
+		if last, ok := t.written[sid]; flush || !ok || at.Sub(last) >= touchEvery {
+			out[sid] = at
+			t.written[sid] = at
+			delete(t.pending, sid)
+		}
+	}
+	for sid, last := range t.written {
+		if _, waiting := t.pending[sid]; !waiting && now.Sub(last) > touchEvery {
+			delete(t.written, sid)
+		}
+	}
+	return out
+}
+
+// writeTouches writes the due touches; a failure is logged and the touch
+// dropped (it is bookkeeping).
+func (s *Store) writeTouches(ctx context.Context, flush bool) {
+	for sid, at := range s.touches.due(s.now(), flush) {
+		wctx, cancel := context.WithTimeout(ctx, s.timeout)
+		_, err := s.sessions.UpdateOne(wctx, byID(sid), bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: at.UTC()}}}})
+		cancel()
+		if err != nil {
+			s.log.DebugContext(ctx, "session last-used time not written", "session_id", sid, "err", err.Error())
+		}
+	}
+}
+
+// runTouches writes touches every touchInterval until ctx ends, then
+// writes what is left.
+func (s *Store) runTouches(ctx context.Context) {
+	tick := time.NewTicker(touchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Closing: write what is left, within one database timeout.
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			s.writeTouches(flush, true)
+			cancel()
+			return
+		case <-tick.C:
+			s.writeTouches(ctx, false)
+		}
+	}
 }
 
 // LiveSessions returns the user's sessions that are neither revoked nor past

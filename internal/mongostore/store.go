@@ -79,6 +79,7 @@ type Store struct {
 	timeout time.Duration
 
 	prepareHook func(context.Context) error
+	touches     touches
 	ready       atomic.Bool
 	bg          context.Context // background work (sweep, retries) runs until Close
 	stop        context.CancelFunc
@@ -136,7 +137,7 @@ func Open(o Options) (*Store, error) {
 	}
 	db := client.Database(o.Database)
 	bg, stop := context.WithCancel(context.Background())
-	return &Store{
+	s := &Store{
 		timeout:      o.Timeout,
 		prepareHook:  o.Prepare,
 		bg:           bg,
@@ -155,11 +156,14 @@ func Open(o Options) (*Store, error) {
 		uses:         db.Collection(CollTokenUses),
 		attempts:     db.Collection(CollAttempts),
 		attemptHeads: db.Collection(CollAttemptHead),
-	}, nil
+	}
+	s.background(s.runTouches)
+	return s, nil
 }
 
-// Close stops the background work (sweep, retries), waits for it, and
-// disconnects the client.
+// Close stops the background work (sweep, retries, the write-behind of
+// session touches, which it flushes), waits for it, and disconnects the
+// client.
 func (s *Store) Close(ctx context.Context) error {
 	s.stop()
 	s.wg.Wait()

@@ -12,6 +12,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -425,4 +426,50 @@ func (d *DB) CheckIntegrity(ctx context.Context) (users, sessions int, err error
 		}
 	}
 	return len(us), len(ss), nil
+}
+
+// Export returns every document of every collection as canonical extended
+// JSON, by collection: a fixture of the database as a release left it
+// (see Import).
+func (d *DB) Export(ctx context.Context) (map[string][]json.RawMessage, error) {
+	out := map[string][]json.RawMessage{}
+	for _, name := range mongostore.Collections {
+		cur, err := d.db.Collection(name).Find(ctx, bson.D{})
+		if err != nil {
+			return nil, err
+		}
+		var docs []bson.Raw
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, err
+		}
+		for _, doc := range docs {
+			j, err := bson.MarshalExtJSON(doc, true, false)
+			if err != nil {
+				return nil, err
+			}
+			out[name] = append(out[name], j)
+		}
+	}
+	return out, nil
+}
+
+// Import inserts documents that Export returned.
+func (d *DB) Import(ctx context.Context, docs map[string][]json.RawMessage) error {
+	for name, list := range docs {
+		batch := make([]any, 0, len(list))
+		for _, j := range list {
+			var doc bson.D
+			if err := bson.UnmarshalExtJSON(j, true, &doc); err != nil {
+				return fmt.Errorf("importing %s: %w", name, err)
+			}
+			batch = append(batch, doc)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if _, err := d.db.Collection(name).InsertMany(ctx, batch); err != nil {
+			return fmt.Errorf("importing %s: %w", name, err)
+		}
+	}
+	return nil
 }

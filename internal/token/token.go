@@ -58,6 +58,9 @@ type Claims struct {
 	ID        string    // jti
 	IssuedAt  time.Time // iat, also nbf
 	ExpiresAt time.Time // exp
+	// SessionExpiresAt is when the session ends (MAC-format refresh
+	// tokens carry it; JWTs do not).
+	SessionExpiresAt time.Time
 }
 
 // jwtClaims is the wire form of Claims.
@@ -76,6 +79,9 @@ type Manager struct {
 	now     func() time.Time
 	jwks    []byte
 	cache   verified
+
+	macKey  macKey            // refresh tokens are MAC'd with it
+	macKeys map[string]macKey // and verified with it or a previous private key's
 }
 
 // verified remembers tokens whose signature and header checked out, so that
@@ -123,7 +129,9 @@ func (v *verified) put(key [32]byte, e verifiedEntry) {
 }
 
 // NewManager returns a Manager that signs with signing (which must have a
-// private key) and verifies with signing and previous.
+// private key) and verifies with signing and previous. A previous key given
+// with its private key (JWT_PREVIOUS_PRIVATE_KEYS) also keeps the
+// refresh tokens MAC'd under it valid.
 func NewManager(issuer string, signing *Key, previous []*Key, now func() time.Time) (*Manager, error) {
 	if signing == nil || signing.Private == nil {
 		return nil, errors.New("no signing key")
@@ -158,6 +166,20 @@ func NewManager(issuer string, signing *Key, previous []*Key, now func() time.Ti
 		return nil, err
 	}
 	m.jwks = jwks
+	if m.macKey, err = deriveMACKey(signing.Private); err != nil {
+		return nil, err
+	}
+	m.macKeys = map[string]macKey{m.macKey.id: m.macKey}
+	for _, k := range previous {
+		if k.Private == nil {
+			continue
+		}
+		old, err := deriveMACKey(k.Private)
+		if err != nil {
+			return nil, err
+		}
+		m.macKeys[old.id] = old
+	}
 	return m, nil
 }
 
