@@ -1,20 +1,26 @@
-// Command bench measures the server under closed-loop load and compares it
-// with its store's own limit.
+// Command bench measures the server under closed-loop load, against a
+// baseline binary and against the floor of its own database work, in one
+// interleaved run (the machine's speed drifts between minutes, so only
+// ratios within one run mean anything).
 //
-//	go run ./cmd/bench -rounds 1             # seeds ./bench-data once, then about 45 s
-//	go run ./cmd/bench                       # 3 interleaved rounds, medians: about 2 minutes
-//	go run ./cmd/bench -c 64 -d 60s -loads me-bearer -floors=false
-//	go run ./cmd/bench -url http://localhost:8000   # a running server (no RSS, no floors)
+//	go run ./cmd/bench -rounds 1                       # seeds ./bench-data once, then about a minute
+//	go run ./cmd/bench -database-url ferretdb          # the database in a process of its own
+//	go run ./cmd/bench -database-url ferretdb -baseline /tmp/gqlauth-main
+//	go run ./cmd/bench -url http://localhost:8000      # a running server (no RSS, no floors)
 //
-// By default it builds the server, seeds users and sessions straight through
-// the store (not through bcrypt) into a reusable -data folder, starts the
-// server as a child process on that folder's embedded database (with
-// RATE_LIMIT_IP_PER_MINUTE=0: all load comes from one address), and runs
-// each load with -c clients for -d, each client with its own session and
-// following its rotated cookies. It reports requests/s, p50/p90/p99,
-// errors and the server's peak RSS (from /proc), and the floors: the
-// database work of one `me` and of one `refresh`, issued straight through
-// the driver to the same database at the same concurrency.
+// It builds the server (or takes -bin), seeds users and sessions straight
+// through the store (not through bcrypt) into a reusable -data folder once,
+// and then, for each round and each binary (the baseline first in odd
+// rounds, last in even ones), copies the seeded database afresh, starts the
+// database (in the server's process by default; with -database-url
+// ferretdb, FerretDB in a process of its own, which this program runs) and
+// the server (RATE_LIMIT_IP_PER_MINUTE=0: all load comes from one address),
+// and runs each load with -c clients for -d, each client with its own
+// session and following its rotated cookies. It reports requests/s,
+// p50/p99, errors, the CPU the server and the database used per 1,000
+// requests (from /proc), and the server's idle and peak RSS; and the floors:
+// the database work of one `me` and of one `refresh`, issued straight
+// through the driver to the same database at the same concurrency.
 package main
 
 import (
@@ -25,11 +31,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -37,6 +45,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -55,48 +64,84 @@ const (
 )
 
 type options struct {
-	url        string
-	data       string
-	users      int
-	sessions   int
-	clients    int
-	duration   time.Duration
-	loads      string
-	floors     bool
-	bcryptCost int
-	logLevel   string
-	bin        string
-	pprof      string
-	rounds     int
+	url         string
+	data        string
+	users       int
+	sessions    int
+	clients     int
+	duration    time.Duration
+	loads       string
+	floors      bool
+	bcryptCost  int
+	logLevel    string
+	bin         string
+	baseline    string
+	databaseURL string
+	pprof       string
+	rounds      int
+	serveDB     string
+	dbAddr      string
+	env         string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.url, "url", "", "target a running server instead of starting one (no RSS, no floors)")
-	flag.StringVar(&o.data, "data", "bench-data", "folder for the seeded embedded database (reused)")
+	flag.StringVar(&o.data, "data", "bench-data", "folder for the seeded database (reused; each run works on a fresh copy)")
 	flag.IntVar(&o.users, "users", 10_000, "users to seed")
 	flag.IntVar(&o.sessions, "sessions", 100_000, "sessions to seed (spread over the users)")
 	flag.IntVar(&o.clients, "c", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 5*time.Second, "duration of each load")
-	flag.StringVar(&o.loads, "loads", "health,me-bearer,me-cookie,refresh,login,register", "loads to run, comma-separated")
+	flag.StringVar(&o.loads, "loads", "me-bearer,refresh,login", "loads to run, comma-separated (also health, me-cookie, register)")
 	flag.BoolVar(&o.floors, "floors", true, "also measure the database floors of me and refresh")
-	flag.IntVar(&o.bcryptCost, "bcrypt-cost", 12, "BCRYPT_COST of the server (and of the seeded hashes)")
-	flag.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the server")
+	flag.IntVar(&o.bcryptCost, "bcrypt-cost", 12, "BCRYPT_COST of the servers (and of the seeded hashes)")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "LOG_LEVEL of the servers")
 	flag.StringVar(&o.bin, "bin", "", "server binary (default: go build the repository)")
+	flag.StringVar(&o.baseline, "baseline", "", "a second server binary (e.g. built from main), measured in the same interleaved rounds")
+	flag.StringVar(&o.databaseURL, "database-url", "", `"" for the server's embedded database, "ferretdb" for FerretDB in a process of its own (started here, on each fresh copy)`)
+	flag.StringVar(&o.env, "env", "", "extra environment for the servers under test (not the baseline), comma-separated NAME=value")
 	flag.StringVar(&o.pprof, "pprof", "", "DEBUG_PPROF_ADDR for the server (e.g. 127.0.0.1:6060), to profile it during the run")
-	flag.IntVar(&o.rounds, "rounds", 3, "run the loads and floors this many times, interleaved, and report the median round of each (the machine's speed drifts)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each load reports the median round")
+	flag.StringVar(&o.serveDB, "serve-db", "", "internal: serve FerretDB on this folder (the database process of -database-url ferretdb)")
+	flag.StringVar(&o.dbAddr, "db-addr", "", "internal: the address -serve-db listens on")
 	flag.Parse()
-	if err := run(o); err != nil {
+	var err error
+	switch {
+	case o.serveDB != "":
+		err = serveDB(o.serveDB, o.dbAddr)
+	case o.url != "":
+		err = runRemote(o)
+	default:
+		err = run(o)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// serveDB is the database process: FerretDB on dir, on TCP, until a signal.
+func serveDB(dir, addr string) error {
+	db, err := embedded.Start(embedded.Options{Dir: dir, Addr: addr})
+	if err != nil {
+		return err
+	}
+	defer db.Stop()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("ready") // the parent waits for this line
+	<-ctx.Done()
+	return nil
+}
+
+// binary is a server binary under test.
+type binary struct {
+	name, path string
+	env        []string
 }
 
 func run(o options) error {
 	ctx := context.Background()
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s memory, %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH)
-	if o.url != "" {
-		return runRemote(ctx, o)
-	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
 		return err
@@ -104,100 +149,185 @@ func run(o options) error {
 	if err := seed(ctx, data, o); err != nil {
 		return err
 	}
-	srv, err := startServer(data, o)
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
-
-	uri, err := embedded.Locate(filepath.Join(data, "db"))
-	if err != nil {
-		return err
-	}
-	store, err := mongostore.Open(mongostore.Options{
-		URI:      uri,
-		Database: database,
-		Timeout:  10 * time.Second,
-	})
-	if err != nil {
-		return err
-	}
-	defer store.Close(ctx)
 	var seeded seedInfo
 	if err := readJSON(filepath.Join(data, seedFile), &seeded); err != nil {
 		return err
 	}
-	priv, _, _, err := token.LoadOrCreateDevKey(data, token.RS256)
-	if err != nil {
-		return err
+	bins := []binary{}
+	if o.baseline != "" {
+		bins = append(bins, binary{name: "baseline", path: o.baseline})
 	}
-	key, err := token.NewKey(token.RS256, priv, nil)
-	if err != nil {
-		return err
+	path := o.bin
+	if path == "" {
+		if path, err = buildServer(); err != nil {
+			return err
+		}
 	}
-	tokens, err := token.NewManager("http://localhost:8000", key, nil, nil)
-	if err != nil {
-		return err
+	var extra []string
+	if o.env != "" {
+		extra = strings.Split(o.env, ",")
 	}
-	clients, err := newClients(ctx, store, tokens, seeded, o.clients)
-	if err != nil {
-		return err
-	}
+	bins = append(bins, binary{name: "new", path: path, env: extra})
 
-	fmt.Printf("database: %s\n", counts(ctx, uri))
-	fmt.Printf("load: %d clients, %v each, closed loop, median of %d interleaved rounds; server %s, LOG_LEVEL=%s, BCRYPT_COST=%d\n\n",
-		o.clients, o.duration, o.rounds, srv.base, o.logLevel, o.bcryptCost)
-	type named struct {
-		name string
-		fn   func(*benchClient) error
+	where := "the server's embedded database"
+	if o.databaseURL == "ferretdb" {
+		where = "FerretDB in a process of its own (DATABASE_URL)"
+	} else if o.databaseURL != "" {
+		return errors.New(`-database-url takes "" or "ferretdb" (each run needs a fresh copy of the seeded data)`)
 	}
-	var plan []named
-	for _, name := range strings.Split(o.loads, ",") {
-		name = strings.TrimSpace(name)
-		load, ok := serverLoads[name]
-		if !ok {
-			return fmt.Errorf("unknown load %q", name)
-		}
-		plan = append(plan, named{name, func(c *benchClient) error { return load(srv.base, c) }})
-	}
-	if o.floors {
-		for _, name := range []string{"floor-me", "floor-refresh"} {
-			plan = append(plan, named{name, func(c *benchClient) error { return floorLoads[name](ctx, store, c) }})
-		}
-	}
-	rounds := map[string][]result{}
+	fmt.Printf("data: %d users, %d sessions, in %s; a fresh copy for each run\n", len(seeded.Users), seeded.Sessions, where)
+	fmt.Printf("load: %d clients, %v each, closed loop, %d interleaved rounds (median reported); LOG_LEVEL=%s, BCRYPT_COST=%d\n\n",
+		o.clients, o.duration, o.rounds, o.logLevel, o.bcryptCost)
+
+	results := map[string][]result{} // by "binary load"
 	for r := range o.rounds {
-		for _, p := range plan {
-			res := measure(p.name, clients, o.duration, srv.pid, p.fn)
-			rounds[p.name] = append(rounds[p.name], res)
-			fmt.Fprintf(os.Stderr, "round %d: %s\n", r+1, res.row())
+		order := slices.Clone(bins)
+		if r%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, b := range order {
+			rs, err := runOnce(ctx, o, data, seeded, b, b.name == "new" && o.floors)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", r+1, b.name, err)
+			}
+			for _, res := range rs {
+				key := res.binary + " " + res.name
+				results[key] = append(results[key], res)
+				fmt.Fprintf(os.Stderr, "round %d: %s\n", r+1, res.row())
+			}
 		}
 	}
 	fmt.Println(header())
-	results := map[string]result{}
-	for _, p := range plan {
-		all := rounds[p.name]
-		slices.SortFunc(all, func(a, b result) int { return cmp.Compare(a.rate(), b.rate()) })
-		med := all[len(all)/2]
-		for _, r := range all { // peak RSS over every round
-			med.peakRSS = max(med.peakRSS, r.peakRSS)
-		}
-		results[p.name] = med
-		fmt.Println(med.row())
-	}
-	if o.floors {
-		fmt.Println()
-		ratio := func(a, b string) {
-			if ra, rb := results[a], results[b]; ra.n > 0 && rb.n > 0 {
-				fmt.Printf("%s / %s = %.2f\n", a, b, ra.rate()/rb.rate())
+	med := map[string]result{}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range results {
+			if !yield(k) {
+				return
 			}
 		}
-		ratio("me-bearer", "floor-me")
-		ratio("me-cookie", "floor-me")
-		ratio("refresh", "floor-refresh")
+	})
+	for _, k := range keys {
+		all := results[k]
+		slices.SortFunc(all, func(a, b result) int { return cmp.Compare(a.rate(), b.rate()) })
+		m := all[len(all)/2]
+		for _, r := range all {
+			m.peakRSS, m.idleRSS = max(m.peakRSS, r.peakRSS), max(m.idleRSS, r.idleRSS)
+		}
+		med[k] = m
+		fmt.Println(m.row())
 	}
-	fmt.Printf("\nserver peak RSS (VmHWM) over the whole run: %s\n", mib(procKB(srv.pid, "VmHWM")))
+	fmt.Println()
+	ratio := func(a, b string) {
+		if ra, rb := med[a], med[b]; ra.n > 0 && rb.n > 0 {
+			fmt.Printf("%-32s %.2f\n", a+" / "+b, ra.rate()/rb.rate())
+		}
+	}
+	for _, load := range strings.Split(o.loads, ",") {
+		ratio("new "+load, "baseline "+load)
+	}
+	ratio("new refresh", "new floor-refresh")
+	ratio("new me-bearer", "new floor-me")
 	return nil
+}
+
+// runOnce runs every load on a fresh copy of the seeded data with one
+// binary, and the floors after them when asked.
+func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b binary, floors bool) ([]result, error) {
+	run, err := os.MkdirTemp("", "gqlauth-bench-run-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(run)
+	if err := copyDir(filepath.Join(data, "db"), filepath.Join(run, "db")); err != nil {
+		return nil, err
+	}
+	if err := copyFile(token.DevKeyPath(data, token.RS256), token.DevKeyPath(run, token.RS256)); err != nil {
+		return nil, err
+	}
+	var dbProc *process
+	env := append([]string{}, b.env...)
+	if o.databaseURL == "ferretdb" {
+		if dbProc, err = startDB(filepath.Join(run, "db")); err != nil {
+			return nil, err
+		}
+		defer dbProc.stop()
+		env = append(env, "DATABASE_URL=mongodb://"+dbProc.addr+"/"+database)
+	}
+	srv, err := startServer(run, b, o, env)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	uri := "mongodb://" + dbProcAddr(dbProc) + "/"
+	if dbProc == nil {
+		if uri, err = embedded.Locate(filepath.Join(run, "db")); err != nil {
+			return nil, err
+		}
+	}
+	store, err := mongostore.Open(mongostore.Options{URI: uri, Database: database, Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close(ctx)
+	tokens, err := devTokens(run)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := newClients(ctx, store, tokens, seeded, o.clients)
+	if err != nil {
+		return nil, err
+	}
+	// Warm up: one refresh each (from then on a client holds the refresh
+	// token format this binary issues), and the connection pools.
+	for _, c := range clients {
+		if err := serverLoads["refresh"](srv.base, c); err != nil {
+			return nil, fmt.Errorf("warming up: %w", err)
+		}
+	}
+	measure("warm-up", clients, time.Second, nil, nil, func(c *benchClient) error { return serverLoads["me-bearer"](srv.base, c) })
+	idle := procKB(srv.pid, "VmRSS")
+
+	var out []result
+	for _, name := range strings.Split(o.loads, ",") {
+		load, ok := serverLoads[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown load %q", name)
+		}
+		r := measure(name, clients, o.duration, srv, dbProc, func(c *benchClient) error { return load(srv.base, c) })
+		r.binary, r.idleRSS = b.name, idle
+		out = append(out, r)
+	}
+	if floors {
+		for _, name := range []string{"floor-me", "floor-refresh"} {
+			r := measure(name, clients, o.duration, nil, dbProc, func(c *benchClient) error { return floorLoads[name](ctx, store, c) })
+			r.binary = b.name
+			out = append(out, r)
+		}
+	}
+	peak := procKB(srv.pid, "VmHWM")
+	for i := range out {
+		if out[i].name != "floor-me" && out[i].name != "floor-refresh" {
+			out[i].peakRSS = peak
+		}
+	}
+	return out, nil
+}
+
+func dbProcAddr(p *process) string {
+	if p == nil {
+		return ""
+	}
+	return p.addr
+}
+
+// devTokens returns a token manager with the run's development key (the
+// one its server signs with).
+func devTokens(dir string) (*token.Manager, error) {
+	key, _, _, err := token.DevelopmentKey(dir, token.RS256)
+	if err != nil {
+		return nil, err
+	}
+	return token.NewManager("http://localhost:8000", key, nil, nil)
 }
 
 // ---- seeding ----
@@ -210,7 +340,8 @@ type seedInfo struct {
 }
 
 // seed fills the data folder once: users (one bcrypt hash shared by all, so
-// seeding costs one hash) and sessions, inserted in bulk through the store.
+// seeding costs one hash) and sessions, inserted in bulk through the store's
+// test helper, and the development key the servers will sign with.
 func seed(ctx context.Context, data string, o options) error {
 	if _, err := os.Stat(filepath.Join(data, seedFile)); err == nil {
 		return nil
@@ -262,56 +393,125 @@ func seed(ctx context.Context, data string, o options) error {
 	if err != nil {
 		return err
 	}
+	summary, err := db.Summary(ctx)
+	if err != nil {
+		return err
+	}
 	if err := writeJSON(filepath.Join(data, seedFile), info); err != nil {
 		return err
 	}
-	fmt.Printf("seeded in %v\n", time.Since(start).Round(time.Second))
+	fmt.Printf("seeded in %v: %s\n", time.Since(start).Round(time.Second), summary)
 	return nil
 }
 
-// ---- the server process ----
+// ---- processes ----
 
-type server struct {
+// process is a child process: a server or a database.
+type process struct {
 	cmd  *exec.Cmd
 	pid  int
-	base string
+	base string // a server's URL
+	addr string // a database's address
 }
 
-func startServer(data string, o options) (*server, error) {
-	bin := o.bin
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "gqlauth-bench-")
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(dir, "gqlauth")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("building the server: %w", err)
-		}
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// cpu returns the process's user and system CPU time so far.
+func (p *process) cpu() time.Duration {
+	if p == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces): utime
+	// and stime are the 12th and 13th, in clock ticks (100 a second).
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func buildServer() (string, error) {
+	dir, err := os.MkdirTemp("", "gqlauth-bench-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "gqlauth")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building the server: %w", err)
+	}
+	return bin, nil
+}
+
+// startDB runs FerretDB on dir in a process of its own (this program with
+// -serve-db).
+func startDB(dir string) (*process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin)
-	cmd.Dir = data
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(self, "-serve-db", dir, "-db-addr", addr)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, pid: cmd.Process.Pid, addr: addr}
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "ready\n" {
+		p.stop()
+		return nil, fmt.Errorf("the database process did not start: %v", err)
+	}
+	return p, nil
+}
+
+func startServer(dir string, b binary, o options, env []string) (*process, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(b.path)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		"DATA_DIR="+data, "HOST=127.0.0.1", "PORT="+strconv.Itoa(port),
+		"DATA_DIR="+dir, "HOST=127.0.0.1", "PORT="+strconv.Itoa(port),
 		"RATE_LIMIT_IP_PER_MINUTE=0", "LOGIN_FAILURES_PER_ACCOUNT=0",
 		"BCRYPT_COST="+strconv.Itoa(o.bcryptCost), "LOG_LEVEL="+o.logLevel,
 		"ACCESS_TOKEN_EXPIRES_IN=60", "REFRESH_TOKEN_EXPIRES_IN=120",
 		"DATABASE_URL=", "JWT_PRIVATE_KEY=", "JWT_PUBLIC_KEY=",
 	)
-	if o.pprof != "" {
+	cmd.Env = append(cmd.Env, env...)
+	if o.pprof != "" && b.name == "new" {
 		cmd.Env = append(cmd.Env, "DEBUG_PPROF_ADDR="+o.pprof)
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, pid: cmd.Process.Pid, base: "http://127.0.0.1:" + strconv.Itoa(port)}
+	s := &process{cmd: cmd, pid: cmd.Process.Pid, base: "http://127.0.0.1:" + strconv.Itoa(port)}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(s.base + "/readyz")
@@ -329,17 +529,6 @@ func startServer(data string, o options) (*server, error) {
 	}
 }
 
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
-}
-
 // ---- clients and loads ----
 
 // benchClient is one closed-loop client with its own session.
@@ -351,11 +540,12 @@ type benchClient struct {
 	session string
 	access  string
 	refresh string
-	// floor state: a refresh-token record to spend next.
-	floorToken *auth.RefreshToken
-	seq        atomic.Int64
+	seq     atomic.Int64
 }
 
+// newClients gives each client a session of its own, made straight
+// through the store, and tokens for it in the format every release knows
+// (a JWT refresh token with its record).
 func newClients(ctx context.Context, store *mongostore.Store, tokens *token.Manager, seeded seedInfo, n int) ([]*benchClient, error) {
 	transport := &http.Transport{MaxIdleConns: n * 2, MaxIdleConnsPerHost: n * 2}
 	now := time.Now().UTC().Truncate(time.Second)
@@ -465,38 +655,25 @@ func loginBody(email string) string {
 }
 
 // floorLoads are the database calls of one request, straight through the
-// store and the driver: no HTTP, GraphQL or JWT.
+// store and the driver: no HTTP, GraphQL or tokens.
 var floorLoads = map[string]func(ctx context.Context, store *mongostore.Store, c *benchClient) error{
 	// me: the session's revocation record (absent) and the user, by _id,
 	// at once, as the server reads them.
 	"floor-me": func(ctx context.Context, store *mongostore.Store, c *benchClient) error {
 		return revokedAndUser(ctx, store, c)
 	},
-	// refresh: the token record, revocation and user by _id; the spend and
-	// the new token (inserts); the session's last-used time (an update).
+	// refresh: the session's revocation and the user by _id at once, then
+	// one insert (the spend).
 	"floor-refresh": func(ctx context.Context, store *mongostore.Store, c *benchClient) error {
-		now := time.Now().UTC()
-		if c.floorToken == nil {
-			c.floorToken = floorRecord(c, now)
-			if err := store.SaveRefreshToken(ctx, c.floorToken); err != nil {
-				return err
-			}
-		}
-		if _, err := store.RefreshTokenByHash(ctx, c.floorToken.Hash); err != nil {
-			return err
-		}
 		if err := revokedAndUser(ctx, store, c); err != nil {
 			return err
 		}
-		if _, err := store.SpendRefreshToken(ctx, c.floorToken, now); err != nil {
-			return err
-		}
-		next := floorRecord(c, now)
-		if err := store.SaveRefreshToken(ctx, next); err != nil {
-			return err
-		}
-		c.floorToken = next
-		return store.TouchSession(ctx, c.session, now)
+		now := time.Now().UTC()
+		_, err := store.SpendRefreshToken(ctx, &auth.RefreshToken{
+			Hash:      auth.HashToken(fmt.Sprintf("floor-%d-%d-%d", c.i, now.UnixNano(), c.seq.Add(1))),
+			SessionID: c.session, UserID: c.userID, ExpiresAt: now.Add(time.Hour),
+		}, now)
+		return err
 	},
 }
 
@@ -511,25 +688,19 @@ func revokedAndUser(ctx context.Context, store *mongostore.Store, c *benchClient
 	return errors.Join(err, <-userErr)
 }
 
-func floorRecord(c *benchClient, now time.Time) *auth.RefreshToken {
-	return &auth.RefreshToken{
-		Hash:      auth.HashToken(fmt.Sprintf("floor-%d-%d-%d", c.i, now.UnixNano(), c.seq.Add(1))),
-		SessionID: c.session, UserID: c.userID, IssuedAt: now,
-		ExpiresAt: now.Add(time.Hour), SessionExpiresAt: now.Add(time.Hour),
-	}
-}
-
 // ---- measuring ----
 
 type result struct {
-	name     string
-	n        int
-	errors   int
-	firstErr error
-	elapsed  time.Duration
-	lat      []time.Duration
-	peakRSS  int64   // KiB
-	rss      []int64 // KiB, sampled every 10 s
+	name, binary string
+	n            int
+	errors       int
+	firstErr     error
+	elapsed      time.Duration
+	lat          []time.Duration
+	serverCPU    time.Duration
+	dbCPU        time.Duration
+	idleRSS      int64 // KiB
+	peakRSS      int64 // KiB
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -541,19 +712,21 @@ func (r result) pct(q float64) time.Duration {
 	return r.lat[int(q*float64(len(r.lat)-1))]
 }
 
+// perThousand returns CPU seconds per 1,000 requests.
+func (r result) perThousand(d time.Duration) string {
+	if d == 0 || r.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds()*1000/float64(r.n))
+}
+
 func header() string {
-	return fmt.Sprintf("%-14s %10s %9s %9s %9s %7s %10s", "load", "req/s", "p50", "p90", "p99", "errors", "peak RSS")
+	return fmt.Sprintf("%-9s %-14s %8s %9s %9s %6s %13s %13s %9s %9s", "binary", "load", "req/s", "p50", "p99", "errors", "server CPU/1k", "db CPU/1k", "idle RSS", "peak RSS")
 }
 
 func (r result) row() string {
-	s := fmt.Sprintf("%-14s %10.0f %9s %9s %9s %7d %10s", r.name, r.rate(), ms(r.pct(.5)), ms(r.pct(.9)), ms(r.pct(.99)), r.errors, mib(r.peakRSS))
-	if len(r.rss) > 2 {
-		var parts []string
-		for _, kb := range r.rss {
-			parts = append(parts, mib(kb))
-		}
-		s += "  RSS every 10 s: " + strings.Join(parts, ", ")
-	}
+	s := fmt.Sprintf("%-9s %-14s %8.0f %9s %9s %6d %13s %13s %9s %9s", r.binary, r.name, r.rate(), ms(r.pct(.5)), ms(r.pct(.99)), r.errors,
+		r.perThousand(r.serverCPU), r.perThousand(r.dbCPU), mib(r.idleRSS), mib(r.peakRSS))
 	if r.firstErr != nil {
 		s += "  first error: " + r.firstErr.Error()
 	}
@@ -566,37 +739,15 @@ func mib(kb int64) string {
 	if kb <= 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+	return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
 }
 
-// measure runs fn in a closed loop on every client for d, sampling the
-// server's RSS.
-func measure(name string, clients []*benchClient, d time.Duration, pid int, fn func(*benchClient) error) result {
+// measure runs fn in a closed loop on every client for d, with the CPU the
+// server and the database used meanwhile.
+func measure(name string, clients []*benchClient, d time.Duration, srv, db *process, fn func(*benchClient) error) result {
 	r := result{name: name}
 	var mu sync.Mutex
-	stop := make(chan struct{})
-	var peak atomic.Int64
-	sampled := make(chan struct{})
-	var series []int64
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for i := 0; ; i++ {
-			kb := procKB(pid, "VmRSS")
-			if kb > peak.Load() {
-				peak.Store(kb)
-			}
-			if i%100 == 0 {
-				series = append(series, kb)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	srv0, db0 := srv.cpu(), db.cpu()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -627,18 +778,15 @@ func measure(name string, clients []*benchClient, d time.Duration, pid int, fn f
 	}
 	wg.Wait()
 	r.elapsed = time.Since(start)
-	close(stop)
-	<-sampled
+	r.serverCPU, r.dbCPU = srv.cpu()-srv0, db.cpu()-db0
 	r.n = len(r.lat)
 	slices.Sort(r.lat)
-	r.peakRSS = peak.Load()
-	r.rss = append(series, procKB(pid, "VmRSS"))
 	return r
 }
 
 // ---- a remote server ----
 
-func runRemote(ctx context.Context, o options) error {
+func runRemote(o options) error {
 	base := strings.TrimSuffix(o.url, "/")
 	var clients []*benchClient
 	transport := &http.Transport{MaxIdleConns: o.clients * 2, MaxIdleConnsPerHost: o.clients * 2}
@@ -667,9 +815,8 @@ func runRemote(ctx context.Context, o options) error {
 		if !ok {
 			return fmt.Errorf("unknown load %q", name)
 		}
-		fmt.Println(measure(name, clients, o.duration, 0, func(c *benchClient) error { return load(base, c) }).row())
+		fmt.Println(measure(name, clients, o.duration, nil, nil, func(c *benchClient) error { return load(base, c) }).row())
 	}
-	_ = ctx
 	return nil
 }
 
@@ -686,9 +833,6 @@ func freePort() (int, error) {
 
 // procKB reads a "VmXxx: N kB" line of /proc/<pid>/status.
 func procKB(pid int, field string) int64 {
-	if pid <= 0 {
-		return 0
-	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -716,19 +860,35 @@ func memTotal() string {
 	return "?"
 }
 
-func counts(ctx context.Context, uri string) string {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	db, err := storetest.Connect(mongostore.Options{URI: uri, Database: database})
-	if err != nil {
-		return err.Error()
+// copyDir copies the files of a folder (the seeded database: SQLite files,
+// no subfolders that matter), leaving out sockets and the lock.
+func copyDir(from, to string) error {
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return err
 	}
-	defer db.Close(ctx)
-	summary, err := db.Summary(ctx)
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() || d.Name() == embedded.LockName || d.Name() == embedded.SocketFile {
+			return err
+		}
+		return copyFile(path, filepath.Join(to, d.Name()))
+	})
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
 	if err != nil {
-		return err.Error()
+		return err
 	}
-	return summary
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func readJSON(path string, v any) error {

@@ -50,7 +50,7 @@ type Config struct {
 	// token.FormatMAC, or token.FormatJWT (an earlier release's, for a
 	// rolling upgrade). Both are accepted either way.
 	RefreshTokenFormat string
-	JWTIssuer    string
+	JWTIssuer          string
 
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
