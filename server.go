@@ -70,10 +70,13 @@ func run(ctx context.Context, stop context.CancelFunc, logOut io.Writer) error {
 		return err
 	}
 	defer password.ReserveProcs(cfg.BcryptConcurrency)()
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// The embedded database allocates a lot per query; collecting half
-		// as often bought about a quarter more `me` throughput for a few
-		// MiB of memory (BENCHMARKS.md). GOGC overrides it.
+	if _, set := os.LookupEnv("GOGC"); !set && cfg.Embedded() {
+		// The embedded database allocates a lot per query in this process;
+		// collecting half as often bought about a quarter more `me`
+		// throughput for a few MiB. Against an external database the
+		// server's own garbage is small and Go's default keeps 6 MiB less
+		// resident for about 3 % of its CPU (BENCHMARKS.md). GOGC overrides
+		// either.
 		debug.SetGCPercent(200)
 	}
 	m := NewMain(cfg, web.NewLogger(logOut, cfg.LogFormat, cfg.LogLevel))

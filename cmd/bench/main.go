@@ -24,6 +24,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -226,6 +227,7 @@ func run(o options) error {
 		ratio("new "+load, "baseline "+load)
 	}
 	ratio("new refresh", "new floor-refresh")
+	ratio("new refresh", "new floor-refresh-signed")
 	ratio("new me-bearer", "new floor-me")
 	return nil
 }
@@ -258,6 +260,7 @@ func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b bin
 		return nil, err
 	}
 	defer srv.stop()
+	idle := procKB(srv.pid, "VmRSS") // ready, before any request
 	uri := "mongodb://" + dbProcAddr(dbProc) + "/"
 	if dbProc == nil {
 		if uri, err = embedded.Locate(filepath.Join(run, "db")); err != nil {
@@ -285,7 +288,6 @@ func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b bin
 		}
 	}
 	measure("warm-up", clients, time.Second, nil, nil, func(c *benchClient) error { return serverLoads["me-bearer"](srv.base, c) })
-	idle := procKB(srv.pid, "VmRSS")
 
 	var out []result
 	for _, name := range strings.Split(o.loads, ",") {
@@ -298,15 +300,15 @@ func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b bin
 		out = append(out, r)
 	}
 	if floors {
-		for _, name := range []string{"floor-me", "floor-refresh"} {
-			r := measure(name, clients, o.duration, nil, dbProc, func(c *benchClient) error { return floorLoads[name](ctx, store, c) })
+		for _, name := range floorNames {
+			r := measure(name, clients, o.duration, nil, dbProc, func(c *benchClient) error { return floorLoads[name](ctx, store, tokens, c) })
 			r.binary = b.name
 			out = append(out, r)
 		}
 	}
 	peak := procKB(srv.pid, "VmHWM")
 	for i := range out {
-		if out[i].name != "floor-me" && out[i].name != "floor-refresh" {
+		if !slices.Contains(floorNames, out[i].name) {
 			out[i].peakRSS = peak
 		}
 	}
@@ -443,6 +445,33 @@ func (p *process) cpu() time.Duration {
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// goStats reads the Go heap's allocation total and the number of
+// collections from the server's /metrics (0, 0 when it has none to give).
+func (p *process) goStats() (allocBytes, gcs float64) {
+	if p == nil {
+		return 0, 0
+	}
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "go_memstats_alloc_bytes_total":
+			allocBytes, _ = strconv.ParseFloat(value, 64)
+		case "go_gc_duration_seconds_count":
+			gcs, _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return allocBytes, gcs
 }
 
 func buildServer() (string, error) {
@@ -654,27 +683,48 @@ func loginBody(email string) string {
 	return fmt.Sprintf(`{"query":"mutation Login($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }","variables":{"e":%q,"p":%q}}`, email, benchPassword)
 }
 
+// floorNames are the floors measured, in order.
+var floorNames = []string{"floor-me", "floor-refresh", "floor-refresh-signed"}
+
 // floorLoads are the database calls of one request, straight through the
-// store and the driver: no HTTP, GraphQL or tokens.
-var floorLoads = map[string]func(ctx context.Context, store *mongostore.Store, c *benchClient) error{
+// store and the driver: no HTTP, no GraphQL, and no tokens but the one
+// signature of floor-refresh-signed.
+var floorLoads = map[string]func(ctx context.Context, store *mongostore.Store, tokens *token.Manager, c *benchClient) error{
 	// me: the session's revocation record (absent) and the user, by _id,
 	// at once, as the server reads them.
-	"floor-me": func(ctx context.Context, store *mongostore.Store, c *benchClient) error {
+	"floor-me": func(ctx context.Context, store *mongostore.Store, _ *token.Manager, c *benchClient) error {
 		return revokedAndUser(ctx, store, c)
 	},
 	// refresh: the session's revocation and the user by _id at once, then
 	// one insert (the spend).
-	"floor-refresh": func(ctx context.Context, store *mongostore.Store, c *benchClient) error {
-		if err := revokedAndUser(ctx, store, c); err != nil {
+	"floor-refresh": func(ctx context.Context, store *mongostore.Store, _ *token.Manager, c *benchClient) error {
+		return floorRefresh(ctx, store, c)
+	},
+	// The same and the one signature a refresh cannot avoid (the access
+	// token's, RS256 with the server's key), in this process: what is left
+	// between refresh and this is HTTP, GraphQL and the server's own code.
+	"floor-refresh-signed": func(ctx context.Context, store *mongostore.Store, tokens *token.Manager, c *benchClient) error {
+		if err := floorRefresh(ctx, store, c); err != nil {
 			return err
 		}
-		now := time.Now().UTC()
-		_, err := store.SpendRefreshToken(ctx, &auth.RefreshToken{
-			Hash:      auth.HashToken(fmt.Sprintf("floor-%d-%d-%d", c.i, now.UnixNano(), c.seq.Add(1))),
-			SessionID: c.session, UserID: c.userID, ExpiresAt: now.Add(time.Hour),
-		}, now)
+		now := time.Now()
+		_, err := tokens.Sign(token.Access, token.Claims{Subject: c.userID, SessionID: c.session, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 		return err
 	},
+}
+
+// floorRefresh is the floor of refresh: the session's revocation and the user
+// by _id at once, then one insert (the spend).
+func floorRefresh(ctx context.Context, store *mongostore.Store, c *benchClient) error {
+	if err := revokedAndUser(ctx, store, c); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	_, err := store.SpendRefreshToken(ctx, &auth.RefreshToken{
+		Hash:      auth.HashToken(fmt.Sprintf("floor-%d-%d-%d", c.i, now.UnixNano(), c.seq.Add(1))),
+		SessionID: c.session, UserID: c.userID, ExpiresAt: now.Add(time.Hour),
+	}, now)
+	return err
 }
 
 // revokedAndUser reads the session's revocation and the user at once.
@@ -699,8 +749,10 @@ type result struct {
 	lat          []time.Duration
 	serverCPU    time.Duration
 	dbCPU        time.Duration
-	idleRSS      int64 // KiB
-	peakRSS      int64 // KiB
+	allocBytes   float64 // allocated by the server's Go heap during the load
+	gcs          float64 // garbage collections during the load
+	idleRSS      int64   // KiB
+	peakRSS      int64   // KiB
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -720,13 +772,28 @@ func (r result) perThousand(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds()*1000/float64(r.n))
 }
 
+// perRequest returns the server's allocation per request, in KiB.
+func (r result) perRequest() string {
+	if r.allocBytes == 0 || r.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.allocBytes/1024/float64(r.n))
+}
+
+func (r result) gcsPerThousand() string {
+	if r.allocBytes == 0 || r.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.gcs*1000/float64(r.n))
+}
+
 func header() string {
-	return fmt.Sprintf("%-9s %-14s %8s %9s %9s %6s %13s %13s %9s %9s", "binary", "load", "req/s", "p50", "p99", "errors", "server CPU/1k", "db CPU/1k", "idle RSS", "peak RSS")
+	return fmt.Sprintf("%-9s %-14s %8s %9s %9s %6s %13s %13s %9s %7s %9s %9s", "binary", "load", "req/s", "p50", "p99", "errors", "server CPU/1k", "db CPU/1k", "KiB/req", "GCs/1k", "idle RSS", "peak RSS")
 }
 
 func (r result) row() string {
-	s := fmt.Sprintf("%-9s %-14s %8.0f %9s %9s %6d %13s %13s %9s %9s", r.binary, r.name, r.rate(), ms(r.pct(.5)), ms(r.pct(.99)), r.errors,
-		r.perThousand(r.serverCPU), r.perThousand(r.dbCPU), mib(r.idleRSS), mib(r.peakRSS))
+	s := fmt.Sprintf("%-9s %-14s %8.0f %9s %9s %6d %13s %13s %9s %7s %9s %9s", r.binary, r.name, r.rate(), ms(r.pct(.5)), ms(r.pct(.99)), r.errors,
+		r.perThousand(r.serverCPU), r.perThousand(r.dbCPU), r.perRequest(), r.gcsPerThousand(), mib(r.idleRSS), mib(r.peakRSS))
 	if r.firstErr != nil {
 		s += "  first error: " + r.firstErr.Error()
 	}
@@ -748,6 +815,7 @@ func measure(name string, clients []*benchClient, d time.Duration, srv, db *proc
 	r := result{name: name}
 	var mu sync.Mutex
 	srv0, db0 := srv.cpu(), db.cpu()
+	alloc0, gc0 := srv.goStats()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -779,6 +847,9 @@ func measure(name string, clients []*benchClient, d time.Duration, srv, db *proc
 	wg.Wait()
 	r.elapsed = time.Since(start)
 	r.serverCPU, r.dbCPU = srv.cpu()-srv0, db.cpu()-db0
+	if alloc1, gc1 := srv.goStats(); alloc1 > 0 {
+		r.allocBytes, r.gcs = alloc1-alloc0, gc1-gc0
+	}
 	r.n = len(r.lat)
 	slices.Sort(r.lat)
 	return r

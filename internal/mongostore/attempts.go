@@ -53,7 +53,7 @@ func (d *attemptDoc) toAuth() auth.LoginAttempts {
 func (s *Store) LoginAttempts(ctx context.Context, email string) (auth.LoginAttempts, error) {
 	var cur auth.LoginAttempts
 	var head attemptHeadDoc
-	switch err := s.attemptHeads.FindOne(ctx, byID(email)).Decode(&head); {
+	switch err := decode(s.attemptHeads.FindOne(ctx, byID(email)), &head); {
 	case err == nil:
 		cur = auth.LoginAttempts{Seq: head.Seq, Failures: head.Failures, Level: head.Level}
 	case !errors.Is(err, mongo.ErrNoDocuments):
@@ -61,7 +61,7 @@ func (s *Store) LoginAttempts(ctx context.Context, email string) (auth.LoginAtte
 	}
 	for range maxSeqProbes {
 		var d attemptDoc
-		err := s.attempts.FindOne(ctx, byID(attemptID(email, cur.Seq+1))).Decode(&d)
+		err := decode(s.attempts.FindOne(ctx, byID(attemptID(email, cur.Seq+1))), &d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return cur, nil
 		}
@@ -98,7 +98,7 @@ func (s *Store) AppendLoginAttempts(ctx context.Context, email string, next auth
 		return auth.LoginAttempts{}, false, mapErr(err)
 	}
 	var taken attemptDoc
-	if err := s.attempts.FindOne(ctx, byID(doc.ID)).Decode(&taken); err != nil {
+	if err := decode(s.attempts.FindOne(ctx, byID(doc.ID)), &taken); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return auth.LoginAttempts{Seq: next.Seq}, true, nil // swept meanwhile
 		}

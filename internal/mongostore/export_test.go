@@ -67,3 +67,6 @@ func MigrateFloors(ctx context.Context, s *Store) (int, error) { return s.migrat
 // DB returns the store's database, for the tests of this package (which
 // know its schema).
 func DB(s *Store) *mongo.Database { return s.db }
+
+// MigrationEmailClaims names the record of the e-mail claims' adoption.
+const MigrationEmailClaims = migrationEmailClaims

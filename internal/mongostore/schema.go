@@ -70,35 +70,57 @@ func (s *Store) EnsureSchema(ctx context.Context) error {
 	return s.adoptUsersWithoutClaims(ctx)
 }
 
+// migrationDoc records, in CollMigrations, a one-time migration that
+// finished; its _id names it.
+type migrationDoc struct {
+	ID     string    `bson:"_id"`
+	DoneAt time.Time `bson:"done_at"`
+}
+
+// migrationEmailClaims is the migration adoptUsersWithoutClaims runs.
+const migrationEmailClaims = "user_email_claims"
+
 // adoptUsersWithoutClaims gives every user without an e-mail claim one, so
 // that users created by the tutorial's server (which had no user_emails
-// collection) can sign in. It reads both collections once, at start-up.
+// collection) can sign in. It runs until it has finished once on the
+// database (a record in CollMigrations says so; this server claims every
+// address it stores) and reads both collections a batch at a time, holding
+// only the claimed addresses.
 func (s *Store) adoptUsersWithoutClaims(ctx context.Context) error {
+	migrations := s.db.Collection(CollMigrations)
+	switch err := migrations.FindOne(ctx, byID(migrationEmailClaims)).Err(); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return fmt.Errorf("reading the migrations: %w", mapErr(err))
+	}
 	idsOnly := options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}})
 	cur, err := s.emails.Find(ctx, bson.D{}, idsOnly)
 	if err != nil {
 		return fmt.Errorf("listing e-mail claims: %w", mapErr(err))
 	}
-	var claims []emailDoc
-	if err := cur.All(ctx, &claims); err != nil {
-		return fmt.Errorf("listing e-mail claims: %w", mapErr(err))
+	claimed := map[string]struct{}{}
+	for cur.Next(ctx) {
+		if email, ok := cur.Current.Lookup("_id").StringValueOK(); ok {
+			claimed[email] = struct{}{}
+		}
 	}
-	claimed := make(map[string]bool, len(claims))
-	for _, c := range claims {
-		claimed[c.Email] = true
+	if err := errors.Join(cur.Err(), cur.Close(ctx)); err != nil {
+		return fmt.Errorf("listing e-mail claims: %w", mapErr(err))
 	}
 	cur, err = s.users.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: 1}}))
 	if err != nil {
 		return fmt.Errorf("listing users: %w", mapErr(err))
 	}
-	var users []userDoc
-	if err := cur.All(ctx, &users); err != nil {
-		return fmt.Errorf("listing users: %w", mapErr(err))
-	}
+	defer cur.Close(ctx)
 	adopted := 0
-	for _, u := range users {
+	for cur.Next(ctx) {
+		var u userDoc
+		if err := bson.Unmarshal(cur.Current, &u); err != nil {
+			return fmt.Errorf("listing users: %w", err)
+		}
 		email := auth.NormalizeEmail(u.Email)
-		if claimed[email] || email == "" {
+		if _, ok := claimed[email]; ok || email == "" {
 			continue
 		}
 		_, err := s.emails.InsertOne(ctx, emailDoc{Email: email, UserID: u.ID, CreatedAt: s.now().UTC()})
@@ -107,8 +129,15 @@ func (s *Store) adoptUsersWithoutClaims(ctx context.Context) error {
 		}
 		adopted++
 	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("listing users: %w", mapErr(err))
+	}
 	if adopted > 0 {
 		s.log.InfoContext(ctx, "users without an e-mail claim adopted", "count", adopted)
+	}
+	_, err = migrations.InsertOne(ctx, migrationDoc{ID: migrationEmailClaims, DoneAt: s.now().UTC()})
+	if err != nil && !isDuplicate(err) {
+		return fmt.Errorf("recording the e-mail claims migration: %w", mapErr(err))
 	}
 	return nil
 }

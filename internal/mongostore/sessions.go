@@ -215,7 +215,7 @@ func (s *Store) closeNumber(ctx context.Context, userID string, uid bson.ObjectI
 	id := SessionID(userID, n)
 	for range 2 {
 		var d sessionDoc
-		err := s.sessions.FindOne(ctx, byID(id)).Decode(&d)
+		err := decode(s.sessions.FindOne(ctx, byID(id)), &d)
 		switch {
 		case err == nil:
 			if d.Placeholder || !d.ExpiresAt.After(at) {
@@ -298,7 +298,7 @@ func (s *Store) migrateFloors(ctx context.Context) (int, error) {
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
 			var d sessionDoc
-			if err := cur.Decode(&d); err != nil {
+			if err := bson.Unmarshal(cur.Current, &d); err != nil {
 				return err
 			}
 			if _, legacy := newest[d.UserID]; legacy {
@@ -352,10 +352,10 @@ func (s *Store) nextSeq(ctx context.Context, userID string) (counterDoc, error) 
 		{Key: "$setOnInsert", Value: bson.D{{Key: "low", Value: int64(0)}}},
 	}
 	var c counterDoc
-	err := s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts).Decode(&c)
+	err := decode(s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts), &c)
 	if isDuplicate(err) {
 		// Two first sign-ins raced to create the counter; it exists now.
-		err = s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts).Decode(&c)
+		err = decode(s.counters.FindOneAndUpdate(ctx, byID(userID), update, opts), &c)
 	}
 	if err != nil {
 		return counterDoc{}, mapErr(err)
@@ -397,7 +397,7 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID, userID, reason str
 	}
 	expires := at // a session that is gone has no token that still verifies
 	var d sessionDoc
-	switch err := s.sessions.FindOne(ctx, byID(sessionID)).Decode(&d); {
+	switch err := decode(s.sessions.FindOne(ctx, byID(sessionID)), &d); {
 	case err == nil:
 		expires = d.ExpiresAt
 	case !errors.Is(err, mongo.ErrNoDocuments):
@@ -429,7 +429,7 @@ func (s *Store) insertRevocation(ctx context.Context, sessionID string, uid bson
 // SessionByID returns a session, or auth.ErrNotFound.
 func (s *Store) SessionByID(ctx context.Context, id string) (*auth.Session, error) {
 	var d sessionDoc
-	if err := s.sessions.FindOne(ctx, byID(id)).Decode(&d); err != nil {
+	if err := decode(s.sessions.FindOne(ctx, byID(id)), &d); err != nil {
 		return nil, mapErr(err)
 	}
 	if d.Placeholder {
@@ -547,7 +547,7 @@ func (s *Store) liveSessions(ctx context.Context, userID string, now time.Time) 
 		return nil, auth.ErrNotFound
 	}
 	var c counterDoc
-	switch err := s.counters.FindOne(ctx, byID(userID)).Decode(&c); {
+	switch err := decode(s.counters.FindOne(ctx, byID(userID)), &c); {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return nil, nil
 	case err != nil:
@@ -565,7 +565,7 @@ func (s *Store) liveSessions(ctx context.Context, userID string, now time.Time) 
 	var live []*auth.Session
 	for n := newest; n > floor && n > newest-maxScanNumbers; n-- {
 		var d sessionDoc
-		err := s.sessions.FindOne(ctx, byID(SessionID(userID, n))).Decode(&d)
+		err := decode(s.sessions.FindOne(ctx, byID(SessionID(userID, n))), &d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			continue // swept, or a number an interrupted sign-in never used
 		}
@@ -633,7 +633,7 @@ func (s *Store) repairCaps(ctx context.Context) (int, error) {
 	var errs []error
 	for cur.Next(ctx) {
 		var c counterDoc
-		if err := cur.Decode(&c); err != nil {
+		if err := bson.Unmarshal(cur.Current, &c); err != nil {
 			return repaired, err
 		}
 		if c.Low == nil || c.Seq-*c.Low <= int64(s.perUser) {

@@ -57,10 +57,11 @@ const (
 	CollTokenUses   = "refresh_token_uses"
 	CollAttempts    = "login_attempts"
 	CollAttemptHead = "login_attempt_heads"
+	CollMigrations  = "schema_migrations"
 )
 
 // Collections lists every collection the store uses.
-var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead}
+var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead, CollMigrations}
 
 // orphanClaimAge is how old an e-mail claim whose user does not exist must
 // be before a new registration may take it over. Registration writes the
@@ -212,6 +213,19 @@ func mapErr(err error) error {
 // byID returns the filter {_id: id}: the only filter FerretDB answers
 // without reading the whole collection.
 func byID(id any) bson.D { return bson.D{{Key: "_id", Value: id}} }
+
+// decode decodes the document a FindOne or FindOneAndUpdate answered, as
+// SingleResult.Decode does (mongo.ErrNoDocuments when there is none) but
+// without the 4 KiB reader the driver allocates for every call: it is a
+// tenth of what a refresh allocates. bson.Unmarshal reads the bytes in hand,
+// with the same default registry (the client sets no other).
+func decode(r *mongo.SingleResult, v any) error {
+	raw, err := r.Raw()
+	if err != nil {
+		return err
+	}
+	return bson.Unmarshal(raw, v)
+}
 
 // IsDown reports whether a Ping error means the database is not reachable
 // yet (connection refused, a timeout, a name that does not resolve), as

@@ -415,10 +415,14 @@ func ExampleSessionID() {
 }
 
 // TestAdoptTutorialUsers stores a user as the tutorial's server did (no
-// e-mail claim, role "user"): after EnsureSchema it is found by e-mail.
+// e-mail claim, role "user", and none of this server's migration records):
+// after EnsureSchema it is found by e-mail.
 func TestAdoptTutorialUsers(t *testing.T) {
 	s, _ := mustOpenStore(t)
 	ctx := context.Background()
+	if err := mongostore.DB(s).Collection(mongostore.CollMigrations).Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
 	id := bson.NewObjectID()
 	_, err := mongostore.DB(s).Collection(mongostore.CollUsers).InsertOne(ctx, bson.D{
 		{Key: "_id", Value: id}, {Key: "name", Value: "Tut"}, {Key: "email", Value: "tutorial@example.com"},
@@ -442,6 +446,11 @@ func TestAdoptTutorialUsers(t *testing.T) {
 	}
 	if err := s.CreateUser(ctx, newUser("tutorial@example.com")); !errors.Is(err, auth.ErrEmailTaken) {
 		t.Fatalf("registering the adopted e-mail: %v", err)
+	}
+	// Recorded as done: later starts do not read the users again.
+	n, err := mongostore.DB(s).Collection(mongostore.CollMigrations).CountDocuments(ctx, bson.D{{Key: "_id", Value: mongostore.MigrationEmailClaims}})
+	if err != nil || n != 1 {
+		t.Fatalf("migration record: %d, %v", n, err)
 	}
 }
 

@@ -56,7 +56,7 @@ func (s *Store) SaveRefreshToken(ctx context.Context, t *auth.RefreshToken) erro
 // RefreshTokenByHash returns the stored token, or auth.ErrNotFound.
 func (s *Store) RefreshTokenByHash(ctx context.Context, hash string) (*auth.RefreshToken, error) {
 	var d tokenDoc
-	if err := s.tokens.FindOne(ctx, byID(hash)).Decode(&d); err != nil {
+	if err := decode(s.tokens.FindOne(ctx, byID(hash)), &d); err != nil {
 		return nil, mapErr(err)
 	}
 	return &auth.RefreshToken{
@@ -78,7 +78,7 @@ func (s *Store) SpendRefreshToken(ctx context.Context, t *auth.RefreshToken, at 
 		return auth.Spend{First: inserted, FirstSpentAt: at}, err
 	}
 	var d useDoc
-	if err := s.uses.FindOne(ctx, byID(t.Hash)).Decode(&d); err != nil {
+	if err := decode(s.uses.FindOne(ctx, byID(t.Hash)), &d); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			// Swept after the token expired: it was spent long ago.
 			return auth.Spend{}, nil

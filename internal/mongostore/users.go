@@ -97,7 +97,7 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 // claim at the new user.
 func (s *Store) takeOverOrphanClaim(ctx context.Context, claim emailDoc) error {
 	var old emailDoc
-	if err := s.emails.FindOne(ctx, byID(claim.Email)).Decode(&old); err != nil {
+	if err := decode(s.emails.FindOne(ctx, byID(claim.Email)), &old); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return auth.ErrEmailTaken // deleted meanwhile; the caller may retry
 		}
@@ -144,7 +144,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (*auth.User, error) {
 
 func (s *Store) userByObjectID(ctx context.Context, oid bson.ObjectID) (*auth.User, error) {
 	var d userDoc
-	if err := s.users.FindOne(ctx, byID(oid)).Decode(&d); err != nil {
+	if err := decode(s.users.FindOne(ctx, byID(oid)), &d); err != nil {
 		return nil, mapErr(err)
 	}
 	return d.toAuth(), nil
@@ -157,7 +157,7 @@ func (s *Store) userByObjectID(ctx context.Context, oid bson.ObjectID) (*auth.Us
 // users collection, and it then repairs the claim.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*auth.User, error) {
 	var claim emailDoc
-	if err := s.emails.FindOne(ctx, byID(email)).Decode(&claim); err != nil {
+	if err := decode(s.emails.FindOne(ctx, byID(email)), &claim); err != nil {
 		return nil, mapErr(err)
 	}
 	u, err := s.userByObjectID(ctx, claim.UserID)
@@ -168,7 +168,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*auth.User, erro
 		return nil, err
 	}
 	var d userDoc
-	if err := s.users.FindOne(ctx, bson.D{{Key: "email", Value: email}}).Decode(&d); err != nil {
+	if err := decode(s.users.FindOne(ctx, bson.D{{Key: "email", Value: email}}), &d); err != nil {
 		return nil, mapErr(err)
 	}
 	claim.UserID = d.ID

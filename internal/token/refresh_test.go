@@ -41,7 +41,6 @@ func TestMACRefreshRoundTrip(t *testing.T) {
 	}
 }
 
-
 // TestMACRefreshRefuses is the table of MAC-format refresh tokens that must
 // not verify.
 func TestMACRefreshRefuses(t *testing.T) {
