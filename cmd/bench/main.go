@@ -83,6 +83,7 @@ type options struct {
 	serveDB     string
 	dbAddr      string
 	env         string
+	alg         string
 }
 
 func main() {
@@ -102,6 +103,7 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", `"" for the server's embedded database, "ferretdb" for FerretDB in a process of its own (started here, on each fresh copy)`)
 	flag.StringVar(&o.env, "env", "", "extra environment for the servers under test (not the baseline), comma-separated NAME=value")
 	flag.StringVar(&o.pprof, "pprof", "", "DEBUG_PPROF_ADDR for the server (e.g. 127.0.0.1:6060), to profile it during the run")
+	flag.StringVar(&o.alg, "jwt-algorithm", token.RS256, "JWT_ALGORITHM of both servers (each signs with a development key of that type)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each load reports the median round")
 	flag.StringVar(&o.serveDB, "serve-db", "", "internal: serve FerretDB on this folder (the database process of -database-url ferretdb)")
 	flag.StringVar(&o.dbAddr, "db-addr", "", "internal: the address -serve-db listens on")
@@ -243,7 +245,10 @@ func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b bin
 	if err := copyDir(filepath.Join(data, "db"), filepath.Join(run, "db")); err != nil {
 		return nil, err
 	}
-	if err := copyFile(token.DevKeyPath(data, token.RS256), token.DevKeyPath(run, token.RS256)); err != nil {
+	if _, _, _, err := token.LoadOrCreateDevKey(data, o.alg); err != nil {
+		return nil, err
+	}
+	if err := copyFile(token.DevKeyPath(data, o.alg), token.DevKeyPath(run, o.alg)); err != nil {
 		return nil, err
 	}
 	var dbProc *process
@@ -272,7 +277,7 @@ func runOnce(ctx context.Context, o options, data string, seeded seedInfo, b bin
 		return nil, err
 	}
 	defer store.Close(ctx)
-	tokens, err := devTokens(run)
+	tokens, err := devTokens(run, o.alg)
 	if err != nil {
 		return nil, err
 	}
@@ -324,8 +329,8 @@ func dbProcAddr(p *process) string {
 
 // devTokens returns a token manager with the run's development key (the
 // one its server signs with).
-func devTokens(dir string) (*token.Manager, error) {
-	key, _, _, err := token.DevelopmentKey(dir, token.RS256)
+func devTokens(dir, alg string) (*token.Manager, error) {
+	key, _, _, err := token.DevelopmentKey(dir, alg)
 	if err != nil {
 		return nil, err
 	}
@@ -530,7 +535,7 @@ func startServer(dir string, b binary, o options, env []string) (*process, error
 		"RATE_LIMIT_IP_PER_MINUTE=0", "LOGIN_FAILURES_PER_ACCOUNT=0",
 		"BCRYPT_COST="+strconv.Itoa(o.bcryptCost), "LOG_LEVEL="+o.logLevel,
 		"ACCESS_TOKEN_EXPIRES_IN=60", "REFRESH_TOKEN_EXPIRES_IN=120",
-		"DATABASE_URL=", "JWT_PRIVATE_KEY=", "JWT_PUBLIC_KEY=",
+		"DATABASE_URL=", "JWT_PRIVATE_KEY=", "JWT_PUBLIC_KEY=", "JWT_ALGORITHM="+o.alg,
 	)
 	cmd.Env = append(cmd.Env, env...)
 	if o.pprof != "" && b.name == "new" {
@@ -701,7 +706,7 @@ var floorLoads = map[string]func(ctx context.Context, store *mongostore.Store, t
 		return floorRefresh(ctx, store, c)
 	},
 	// The same and the one signature a refresh cannot avoid (the access
-	// token's, RS256 with the server's key), in this process: what is left
+	// token's, with the server's key and algorithm), in this process: what is left
 	// between refresh and this is HTTP, GraphQL and the server's own code.
 	"floor-refresh-signed": func(ctx context.Context, store *mongostore.Store, tokens *token.Manager, c *benchClient) error {
 		if err := floorRefresh(ctx, store, c); err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,11 +133,13 @@ func (h *Hasher) check(hash, password string) (bool, error) {
 // inBackground runs f on an OS thread of its own at the lowest priority, and
 // waits for it. A login flood then takes only CPU time that nothing else
 // wants: other requests' threads run first. (ReserveProcs gives these
-// threads scheduler places of their own, so that they do not take the
-// places other work needs either.) The goroutine exits still
+// threads scheduler places of their own while they run, so that they do
+// not take the places other work needs either.) The goroutine exits still
 // locked to its thread, so the runtime discards the thread and its priority
 // instead of reusing it.
 func inBackground(f func()) {
+	hashStarting()
+	defer hashDone()
 	done := make(chan any, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
@@ -176,15 +179,88 @@ func (s *Slot) Release() {
 	}
 }
 
-// ReserveProcs raises GOMAXPROCS by the number of hashing slots: hashes run
-// on low-priority threads of their own (inBackground), and with scheduler
-// places of their own a login flood cannot occupy the places other requests
-// need, while the OS gives the CPU to those requests first. (Setting
-// GOMAXPROCS stops the runtime from following later changes of a
-// container's CPU limit; the value read here already follows the limit at
-// start.) It returns a function that restores the previous setting.
+// ReserveProcs gives the hashing threads scheduler places of their own
+// while hashes run: GOMAXPROCS rises by the number of hashing slots when a
+// hash starts, and returns when none has run for ProcsIdle. Hashes run on
+// low-priority threads of their own (inBackground); with places of their
+// own a login flood cannot occupy the places other requests need, while the
+// OS gives the CPU to those requests first. Raised all the time, the spare
+// places made every garbage collection cost several times more on a
+// machine with no spare cores (its stop-the-world phases wait for threads
+// the OS is not running, and idle places run mark workers that take CPU
+// from the database): `me` spent a quarter more CPU at GOGC=100
+// (BENCHMARKS.md). (Setting GOMAXPROCS stops the runtime from following
+// later changes of a container's CPU limit; the value read here already
+// follows the limit at start.) It returns a function that restores the
+// setting and ends the reservation.
 func ReserveProcs(slots int) (restore func()) {
-	prev := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(prev + slots)
-	return func() { runtime.GOMAXPROCS(prev) }
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	procs.reserved, procs.base, procs.slots = true, runtime.GOMAXPROCS(0), slots
+	return func() {
+		procs.mu.Lock()
+		defer procs.mu.Unlock()
+		if procs.lower != nil {
+			procs.lower.Stop()
+		}
+		if procs.raised {
+			runtime.GOMAXPROCS(procs.base)
+			procs.raised = false
+		}
+		procs.reserved = false
+	}
+}
+
+// ProcsIdle is how long GOMAXPROCS stays raised after the last hash: a
+// login flood keeps it raised instead of changing it (a stop-the-world)
+// twice per hash.
+var ProcsIdle = time.Second
+
+// procs is the reservation of ReserveProcs.
+var procs struct {
+	mu       sync.Mutex
+	reserved bool
+	base     int
+	slots    int
+	running  int
+	raised   bool
+	lower    *time.Timer
+}
+
+// hashStarting raises GOMAXPROCS, if reserved and not raised yet.
+func hashStarting() {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	procs.running++
+	if procs.lower != nil {
+		procs.lower.Stop()
+	}
+	if procs.reserved && !procs.raised {
+		runtime.GOMAXPROCS(procs.base + procs.slots)
+		procs.raised = true
+	}
+}
+
+// hashDone lowers GOMAXPROCS ProcsIdle after the last running hash.
+func hashDone() {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	procs.running--
+	if procs.running > 0 || !procs.raised {
+		return
+	}
+	if procs.lower == nil {
+		procs.lower = time.AfterFunc(ProcsIdle, lowerProcs)
+	} else {
+		procs.lower.Reset(ProcsIdle)
+	}
+}
+
+func lowerProcs() {
+	procs.mu.Lock()
+	defer procs.mu.Unlock()
+	if procs.running == 0 && procs.raised && procs.reserved {
+		runtime.GOMAXPROCS(procs.base)
+		procs.raised = false
+	}
 }
