@@ -27,8 +27,11 @@ type User struct {
 	Role         Role
 	Verified     bool
 	PasswordHash string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// PasswordGen counts the password's changes: a reset link is valid only
+	// for the generation it was sent for.
+	PasswordGen int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Session is a signed-in device: created at login, extended by refresh, and

@@ -16,10 +16,19 @@ const (
 	EventLogoutAll       Event = "logout_all"
 	EventSessionRevoked  Event = "session_revoked"
 	EventPasswordChanged Event = "password_changed"
+
+	EventPasswordResetRequested Event = "password_reset_requested"
+	EventPasswordReset          Event = "password_reset"
+	EventEmailVerified          Event = "email_verified"
+	EventEmailChangeRequested   Event = "email_change_requested"
+	EventEmailChanged           Event = "email_changed"
+	EventEmailLimited           Event = "email_limited"
 )
 
 // Events lists every event, for observers that count them from the start.
 var Events = []Event{
 	EventRegister, EventLogin, EventLoginFailed, EventLoginThrottled, EventRefresh,
 	EventRefreshReuse, EventLogout, EventLogoutAll, EventSessionRevoked, EventPasswordChanged,
+	EventPasswordResetRequested, EventPasswordReset, EventEmailVerified, EventEmailChangeRequested,
+	EventEmailChanged, EventEmailLimited,
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/gqlauth/gqlauth/internal/email"
 )
 
-// Register validates the input and creates a user with role USER, verified
-// (there is no e-mail step yet). It does not sign in.
+// Register validates the input and creates a user with role USER. It does
+// not sign in. The user is verified, unless verification is required: it is
+// then created unverified and its verification e-mail is queued (which
+// counts against the address's limit; a failure to queue is logged, and
+// sendVerificationEmail recovers).
 //
 // Errors: CodeBadUserInput (naming the field), CodeConflict when the e-mail
 // is registered, also under concurrent registration.
@@ -25,7 +30,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 		Email:        in.Email,
 		Photo:        in.Photo,
 		Role:         RoleUser,
-		Verified:     true,
+		Verified:     !s.cfg.Email.VerificationRequired,
 		PasswordHash: hash,
 		CreatedAt:    now,
 		UpdatedAt:    now,
@@ -39,5 +44,13 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*User, error)
 		return nil, s.storeErr("creating user", err)
 	}
 	s.event(ctx, slog.LevelInfo, "user registered", EventRegister, "user_id", u.ID)
+	if !u.Verified {
+		if err := s.takeEmailSlot(wctx, addressLimit(TokenVerify, u.Email), true); err != nil {
+			s.log.WarnContext(ctx, "verification e-mail not counted", "err", err.Error())
+		}
+		if err := s.sendLink(wctx, email.KindVerify, TokenVerify, u, u.Email, "", s.cfg.Email.VerifyTTL); err != nil {
+			s.log.WarnContext(ctx, "verification e-mail not queued", "user_id", u.ID, "err", err.Error())
+		}
+	}
 	return u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +25,7 @@ const (
 	ReasonRevoked        = "revoked_by_user"
 	ReasonLogoutAll      = "logout_all"
 	ReasonPasswordChange = "password_changed"
+	ReasonPasswordReset  = "password_reset"
 	// ReasonSignInFailed: the sign-in made the session but failed after.
 	ReasonSignInFailed = "sign_in_failed"
 	// ReasonUndelivered: the client went away before receiving the tokens.
@@ -44,6 +46,7 @@ type Config struct {
 	// (token.FormatMAC, the default, or token.FormatJWT); both are
 	// accepted either way.
 	RefreshTokenFormat string
+	Email              EmailConfig
 }
 
 // Deps are what the service is built from: the stores of each role (one
@@ -55,6 +58,10 @@ type Deps struct {
 	Sessions      SessionStore
 	RefreshTokens RefreshTokenStore
 	Attempts      AttemptStore
+	EmailTokens   EmailTokenStore
+	Accounts      AccountStore
+	// Mailer queues the account e-mails.
+	Mailer Mailer
 
 	Tokens    *token.Manager
 	Passwords *password.Hasher
@@ -75,6 +82,10 @@ type Service struct {
 	sessions      SessionStore
 	refreshTokens RefreshTokenStore
 	attempts      AttemptStore
+	emailTokens   EmailTokenStore
+	accounts      AccountStore
+	mailer        Mailer
+	bg            sync.WaitGroup
 	tokens        *token.Manager
 	passwords     *password.Hasher
 	cfg           Config
@@ -99,8 +110,9 @@ func (noObserver) DatabaseError(bool) {}
 
 // New returns the service. Every store, Tokens and Passwords are required.
 func New(d Deps) (*Service, error) {
-	if d.Users == nil || d.Sessions == nil || d.RefreshTokens == nil || d.Attempts == nil || d.Tokens == nil || d.Passwords == nil {
-		return nil, errors.New("auth: a store, the token manager or the password hasher is missing")
+	if d.Users == nil || d.Sessions == nil || d.RefreshTokens == nil || d.Attempts == nil || d.EmailTokens == nil ||
+		d.Accounts == nil || d.Mailer == nil || d.Tokens == nil || d.Passwords == nil {
+		return nil, errors.New("auth: a store, the mailer, the token manager or the password hasher is missing")
 	}
 	if d.Clock == nil {
 		d.Clock = time.Now
@@ -113,6 +125,7 @@ func New(d Deps) (*Service, error) {
 	}
 	return &Service{
 		users: d.Users, sessions: d.Sessions, refreshTokens: d.RefreshTokens, attempts: d.Attempts,
+		emailTokens: d.EmailTokens, accounts: d.Accounts, mailer: d.Mailer,
 		tokens: d.Tokens, passwords: d.Passwords, cfg: d.Config,
 		now: d.Clock, log: d.Logger, observer: d.Observer,
 	}, nil

@@ -124,4 +124,61 @@ type Store interface {
 	SessionStore
 	RefreshTokenStore
 	AttemptStore
+	EmailTokenStore
+	AccountStore
+}
+
+// The kinds of e-mail token.
+const (
+	TokenVerify = "verify"
+	TokenReset  = "reset"
+	TokenChange = "change"
+)
+
+// EmailToken is the stored form of a link's token: only its hash is kept,
+// with what it is bound to: its user, the address it was sent for, and the
+// password generation it was sent under.
+type EmailToken struct {
+	Hash        string
+	Kind        string
+	UserID      string
+	Email       string // the account's address when the link was sent
+	NewEmail    string // change of address: the address to change to
+	PasswordGen int64
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// EmailTokenStore keeps the tokens of the links in e-mails (only their
+// hashes) and the record of each use, which a unique insert decides.
+type EmailTokenStore interface {
+	// SaveEmailToken stores a token. For TokenChange it also makes it the
+	// user's latest change of address, which voids the earlier ones.
+	SaveEmailToken(ctx context.Context, t *EmailToken) error
+	// EmailTokenByHash returns the token or ErrNotFound.
+	EmailTokenByHash(ctx context.Context, hash string) (*EmailToken, error)
+	// LatestEmailChange returns the hash of the user's latest change of
+	// address token, or "" when there is none.
+	LatestEmailChange(ctx context.Context, userID string) (string, error)
+	// SpendEmailToken records the token's use; of concurrent callers
+	// exactly one gets true.
+	SpendEmailToken(ctx context.Context, t *EmailToken, at time.Time) (bool, error)
+	// UnspendEmailToken removes the use record of a token whose effect
+	// could not be completed, so that the link stays usable.
+	UnspendEmailToken(ctx context.Context, hash string) error
+}
+
+// AccountStore changes what a user is: its document, and its claim of an
+// address.
+type AccountStore interface {
+	// UpdateUser applies change to the user's current document and stores
+	// it; concurrent updates of one user are all applied, one after the
+	// other (change may run more than once). It returns the stored user,
+	// ErrNotFound, or change's error.
+	UpdateUser(ctx context.Context, userID string, change func(*User) error) (*User, error)
+	// ClaimEmail claims an address for the user (idempotent for the same
+	// user); ErrEmailTaken when another user holds it.
+	ClaimEmail(ctx context.Context, userID, email string) error
+	// ReleaseEmail gives up the user's claim of an address.
+	ReleaseEmail(ctx context.Context, userID, email string) error
 }

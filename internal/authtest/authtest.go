@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
 	"github.com/gqlauth/gqlauth/internal/password"
 	"github.com/gqlauth/gqlauth/internal/storetest"
@@ -72,6 +73,21 @@ type Env struct {
 	DB     *storetest.DB
 	Clock  *Clock
 	Events *Events
+	// Mail queues the service's e-mails in the store's outbox (no worker
+	// delivers them: Queued reads them).
+	Mail *email.Queue
+}
+
+// Queued returns the e-mails waiting in the outbox, once the work the
+// service does after its answers is done.
+func (e *Env) Queued(tb testing.TB) []email.Entry {
+	tb.Helper()
+	e.Service.Wait()
+	entries, err := e.Store.DueEntries(context.Background(), e.Clock.Now().Add(time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return entries
 }
 
 // Options change New's defaults.
@@ -118,12 +134,17 @@ func New(tb testing.TB, o Options) *Env {
 		SessionMaxLifetime: 720 * time.Hour,
 		LoginThrottle:      auth.DefaultLoginThrottle(5),
 		DatabaseTimeout:    5 * time.Second,
+		Email: auth.EmailConfig{
+			LinkBase: "http://app.test", VerifyTTL: 24 * time.Hour, ResetTTL: time.Hour,
+		},
 	}
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
+	e.Mail = &email.Queue{Store: e.Store, Now: e.Clock.Now}
 	e.Service, err = auth.New(auth.Deps{
 		Users: store, Sessions: store, RefreshTokens: store, Attempts: store,
+		EmailTokens: store, Accounts: store, Mailer: e.Mail,
 		Tokens: e.Tokens, Passwords: hasher, Config: cfg,
 		Clock: e.Clock.Now, Observer: e.Events,
 	})

@@ -6,16 +6,20 @@ package config
 import (
 	"crypto"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gqlauth/gqlauth/internal/token"
 )
@@ -92,7 +96,48 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics there instead of on the main
 	// listener.
 	MetricsAddr string
+
+	Email Email
 }
+
+// E-mail TLS modes (EMAIL_TLS).
+const (
+	EmailTLSStartTLS = "starttls" // required, not opportunistic
+	EmailTLSImplicit = "tls"      // TLS from the first byte, usually port 465
+	EmailTLSNone     = "none"     // plain text: a local catcher or relay
+)
+
+// E-mail verification modes (EMAIL_VERIFICATION).
+const (
+	VerificationOff      = "off"
+	VerificationRequired = "required"
+)
+
+// Email is the e-mail configuration: the SMTP server (none means the
+// development mailbox under DataDir/mail), the links' base, the templates
+// and the links' lifetimes.
+type Email struct {
+	// Host is empty for the development mailbox.
+	Host     string
+	Port     int
+	Username string
+	Password string // never logged
+	// From is the From header as given, e.g. "Acme <no-reply@acme.example>".
+	From   string
+	TLS    string
+	CAFile string
+	// VerificationRequired makes register create unverified users and send
+	// them a verification e-mail; login, refresh and me refuse them.
+	VerificationRequired bool
+	// LinkBase is the base URL of the links, without a trailing slash.
+	LinkBase     string
+	TemplatesDir string
+	VerifyTTL    time.Duration
+	ResetTTL     time.Duration
+}
+
+// Mailbox reports whether e-mails go to the development mailbox.
+func (e *Email) Mailbox() bool { return e.Host == "" }
 
 // Production reports whether APP_ENV is production.
 func (c *Config) Production() bool { return c.AppEnv == EnvProduction }
@@ -353,10 +398,89 @@ func Load(lookup Lookup) (Config, error) {
 		}
 	}
 
+	c.Email = l.email(prod, c.ClientOrigins)
+
 	if l.err != nil {
 		return Config{}, l.err
 	}
 	return c, nil
+}
+
+// email reads the EMAIL_* variables and the links' lifetimes.
+func (l *loader) email(prod bool, origins []string) Email {
+	e := Email{
+		Host:         l.str("EMAIL_HOST", ""),
+		Port:         l.integer("EMAIL_PORT", 587, 1, 65535),
+		Username:     l.str("EMAIL_USERNAME", ""),
+		TemplatesDir: l.str("EMAIL_TEMPLATES_DIR", ""),
+		CAFile:       l.str("EMAIL_TLS_CA_FILE", ""),
+	}
+	// A password may begin or end with spaces: take it as given.
+	e.Password, _ = l.lookup("EMAIL_PASSWORD")
+	if _, err := netip.ParseAddr(strings.Trim(e.Host, "[]")); err == nil {
+		e.Host = strings.Trim(e.Host, "[]")
+	} else if strings.ContainsAny(e.Host, " /@:[]") || strings.ContainsFunc(e.Host, unicode.IsControl) {
+		l.fail("EMAIL_HOST", "%q is not a host name or IP address (the port goes in EMAIL_PORT)", e.Host)
+	}
+	if (e.Username == "") != (e.Password == "") {
+		// Neither value is echoed: they are credentials.
+		l.fail("EMAIL_USERNAME", "set both EMAIL_USERNAME and EMAIL_PASSWORD, or neither")
+	}
+	e.From = l.str("EMAIL_FROM", "no-reply@localhost")
+	if a, err := mail.ParseAddress(e.From); err != nil || strings.ContainsAny(e.From, "\r\n") || a.Address == "" {
+		l.fail("EMAIL_FROM", "%q is not an address such as no-reply@example.com or \"Acme <no-reply@acme.example>\"", e.From)
+	}
+	switch e.TLS = strings.ToLower(l.str("EMAIL_TLS", EmailTLSStartTLS)); e.TLS {
+	case EmailTLSStartTLS, EmailTLSImplicit:
+	case EmailTLSNone:
+		if prod && e.Host != "" && !loopbackHost(e.Host) {
+			l.fail("EMAIL_TLS", "none sends passwords and links in clear text: in production it is allowed only for localhost or a loopback address")
+		}
+	default:
+		l.fail("EMAIL_TLS", "%q is not one of starttls, tls, none", e.TLS)
+	}
+	if e.CAFile != "" {
+		if _, err := os.Stat(e.CAFile); err != nil {
+			l.fail("EMAIL_TLS_CA_FILE", "cannot read %q: %v", e.CAFile, errors.Unwrap(err))
+		}
+	}
+	switch v := strings.ToLower(l.str("EMAIL_VERIFICATION", VerificationOff)); v {
+	case VerificationOff:
+	case VerificationRequired:
+		e.VerificationRequired = true
+		if prod && e.Host == "" {
+			l.fail("EMAIL_VERIFICATION", "required in production needs an SMTP server: set EMAIL_HOST (the development mailbox delivers to nobody)")
+		}
+	default:
+		l.fail("EMAIL_VERIFICATION", "%q is not off or required", v)
+	}
+	def := ""
+	if len(origins) > 0 {
+		def = origins[0]
+	}
+	base := strings.TrimRight(l.str("EMAIL_LINK_BASE", def), "/")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		l.fail("EMAIL_LINK_BASE", "%q is not a base URL such as https://app.example.com", base)
+	}
+	e.LinkBase = base
+	if e.TemplatesDir != "" {
+		if st, err := os.Stat(e.TemplatesDir); err != nil || !st.IsDir() {
+			l.fail("EMAIL_TEMPLATES_DIR", "%q is not a readable directory", e.TemplatesDir)
+		}
+	}
+	e.VerifyTTL = l.duration("VERIFY_EMAIL_EXPIRES_IN", 24*time.Hour, true, time.Minute, 30*24*time.Hour)
+	e.ResetTTL = l.duration("RESET_PASSWORD_EXPIRES_IN", time.Hour, true, time.Minute, 7*24*time.Hour)
+	return e
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func (l *loader) origins(name, def string) []string {

@@ -25,6 +25,10 @@ type Metrics struct {
 	requests   *prometheus.CounterVec
 	events     *prometheus.CounterVec
 	dbErrors   *prometheus.CounterVec
+	emails     *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
+	pending    prometheus.Gauge
+	oldest     prometheus.Gauge
 }
 
 // Hashing reports the password hashes running and queued
@@ -59,9 +63,25 @@ func New(hashing Hashing) *Metrics {
 			Name: "gqlauth_database_errors_total",
 			Help: "Failed database calls: unavailable (not reached in time) or other.",
 		}, []string{"kind"}),
+		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_emails_total",
+			Help: "Account e-mails by what happened: queued, sent, retried (an attempt failed and another is due).",
+		}, []string{"outcome"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gqlauth_emails_dropped_total",
+			Help: "Account e-mails given up: refused (SMTP 5xx), failed_24h, outbox_full, not_queued (the outbox could not be written).",
+		}, []string{"reason"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gqlauth_email_outbox_pending",
+			Help: "E-mails waiting in the outbox, as of its latest count (every 10 s).",
+		}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gqlauth_email_outbox_oldest_age_seconds",
+			Help: "How long the oldest e-mail waiting in the outbox has waited.",
+		}),
 	}
 	m.reg.MustRegister(
-		m.operations, m.latency, m.requests, m.events, m.dbErrors,
+		m.operations, m.latency, m.requests, m.events, m.dbErrors, m.emails, m.dropped, m.pending, m.oldest,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gqlauth_password_hashes_in_flight",
 			Help: "Password hashes (bcrypt) running now.",
@@ -81,7 +101,31 @@ func New(hashing Hashing) *Metrics {
 	for _, k := range []string{"unavailable", "other"} {
 		m.dbErrors.WithLabelValues(k)
 	}
+	for _, k := range []string{"queued", "sent", "retried"} {
+		m.emails.WithLabelValues(k)
+	}
+	for _, k := range []string{"refused", "failed_24h", "outbox_full", "not_queued"} {
+		m.dropped.WithLabelValues(k)
+	}
 	return m
+}
+
+// EmailQueued counts an e-mail stored in the outbox (email.Observer).
+func (m *Metrics) EmailQueued() { m.emails.WithLabelValues("queued").Inc() }
+
+// EmailSent counts an e-mail delivered.
+func (m *Metrics) EmailSent() { m.emails.WithLabelValues("sent").Inc() }
+
+// EmailRetried counts a failed attempt followed by another.
+func (m *Metrics) EmailRetried() { m.emails.WithLabelValues("retried").Inc() }
+
+// EmailDropped counts an e-mail given up, by reason.
+func (m *Metrics) EmailDropped(reason string) { m.dropped.WithLabelValues(reason).Inc() }
+
+// EmailOutbox sets the outbox's gauges.
+func (m *Metrics) EmailOutbox(pending int, oldest time.Duration) {
+	m.pending.Set(float64(pending))
+	m.oldest.Set(oldest.Seconds())
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -23,7 +23,8 @@ const (
 // expiringCollections hold documents with an expires_at after which they are
 // no longer needed: a TTL index removes them where the server has TTL
 // indexes, and Sweep does everywhere.
-var expiringCollections = []string{CollSessions, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead}
+var expiringCollections = []string{CollSessions, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead,
+	CollEmailTokens, CollEmailTokenUses, CollUserWrites, CollOutbox, CollOutboxMarks, CollOutboxClaims, CollOutboxDone}
 
 // EnsureSchema creates the collections and indexes. It is idempotent and
 // safe to run from several instances at once.

@@ -58,10 +58,19 @@ const (
 	CollAttempts    = "login_attempts"
 	CollAttemptHead = "login_attempt_heads"
 	CollMigrations  = "schema_migrations"
+
+	CollEmailTokens    = "email_tokens"
+	CollEmailTokenUses = "email_token_uses"
+	CollUserWrites     = "user_writes"
+	CollOutbox         = "email_outbox"
+	CollOutboxMarks    = "email_outbox_marks"
+	CollOutboxClaims   = "email_outbox_claims"
+	CollOutboxDone     = "email_outbox_outcomes"
 )
 
 // Collections lists every collection the store uses.
-var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead, CollMigrations}
+var Collections = []string{CollUsers, CollUserEmails, CollSessions, CollCounters, CollRevocations, CollTokens, CollTokenUses, CollAttempts, CollAttemptHead, CollMigrations,
+	CollEmailTokens, CollEmailTokenUses, CollUserWrites, CollOutbox, CollOutboxMarks, CollOutboxClaims, CollOutboxDone}
 
 // orphanClaimAge is how old an e-mail claim whose user does not exist must
 // be before a new registration may take it over. Registration writes the
@@ -88,6 +97,9 @@ type Store struct {
 
 	users, emails, sessions, counters, revocations, tokens, uses *mongo.Collection
 	attempts, attemptHeads                                       *mongo.Collection
+	emailTokens, emailTokenUses, userWrites                      *mongo.Collection
+	outbox, outboxMarks, outboxClaims, outboxDone                *mongo.Collection
+	outboxMem                                                    outboxState
 }
 
 var _ auth.Store = (*Store)(nil)
@@ -157,6 +169,15 @@ func Open(o Options) (*Store, error) {
 		uses:         db.Collection(CollTokenUses),
 		attempts:     db.Collection(CollAttempts),
 		attemptHeads: db.Collection(CollAttemptHead),
+
+		emailTokens:    db.Collection(CollEmailTokens),
+		emailTokenUses: db.Collection(CollEmailTokenUses),
+		userWrites:     db.Collection(CollUserWrites),
+		outbox:         db.Collection(CollOutbox),
+		outboxMarks:    db.Collection(CollOutboxMarks),
+		outboxClaims:   db.Collection(CollOutboxClaims),
+		outboxDone:     db.Collection(CollOutboxDone),
+		outboxMem:      outboxState{marked: map[int64]bool{}, nextK: map[int64]int{}},
 	}
 	s.background(s.runTouches)
 	return s, nil

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,10 @@ type userDoc struct {
 	Password  string        `bson:"password"`
 	CreatedAt time.Time     `bson:"created_at"`
 	UpdatedAt time.Time     `bson:"updated_at"`
+	// PasswordGen counts the password's changes (reset links are bound to
+	// it); Version counts the document's updates (see updateUser).
+	PasswordGen int64 `bson:"password_gen,omitempty"`
+	Version     int64 `bson:"version,omitempty"`
 }
 
 func (d *userDoc) toAuth() *auth.User {
@@ -35,6 +40,7 @@ func (d *userDoc) toAuth() *auth.User {
 		Role:         auth.Role(strings.ToUpper(d.Role)), // the tutorial stored "user"
 		Verified:     d.Verified,
 		PasswordHash: d.Password,
+		PasswordGen:  d.PasswordGen,
 		CreatedAt:    d.CreatedAt,
 		UpdatedAt:    d.UpdatedAt,
 	}
@@ -51,6 +57,8 @@ func userToDoc(u *auth.User, id bson.ObjectID) *userDoc {
 		Password:  u.PasswordHash,
 		CreatedAt: u.CreatedAt,
 		UpdatedAt: u.UpdatedAt,
+
+		PasswordGen: u.PasswordGen,
 	}
 }
 
@@ -93,8 +101,9 @@ func (s *Store) CreateUser(ctx context.Context, u *auth.User) error {
 
 // takeOverOrphanClaim is called when the e-mail's claim exists. It returns
 // ErrEmailTaken unless the claim is left over from a registration that
-// crashed (no user, older than orphanClaimAge), in which case it points the
-// claim at the new user.
+// crashed or a change of address (older than orphanClaimAge, and its user
+// gone or with another address), in which case it points the claim at the
+// new user.
 func (s *Store) takeOverOrphanClaim(ctx context.Context, claim emailDoc) error {
 	var old emailDoc
 	if err := decode(s.emails.FindOne(ctx, byID(claim.Email)), &old); err != nil {
@@ -106,12 +115,14 @@ func (s *Store) takeOverOrphanClaim(ctx context.Context, claim emailDoc) error {
 	if claim.CreatedAt.Sub(old.CreatedAt) < orphanClaimAge {
 		return auth.ErrEmailTaken
 	}
-	exists, err := s.exists(ctx, s.users, old.UserID)
-	if err != nil {
-		return err
-	}
-	if exists {
+	// The claim is the user's while the user has the address: a change of
+	// address that stopped after claiming the new one, or before releasing
+	// the old one, leaves a claim whose user has another address.
+	switch u, err := s.userByObjectID(ctx, old.UserID); {
+	case err == nil && auth.NormalizeEmail(u.Email) == claim.Email:
 		return auth.ErrEmailTaken
+	case err != nil && !errors.Is(err, auth.ErrNotFound):
+		return err
 	}
 	if _, err := s.emails.ReplaceOne(ctx, byID(claim.Email), claim); err != nil {
 		return mapErr(err)
@@ -178,20 +189,141 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*auth.User, erro
 	return d.toAuth(), nil
 }
 
-// SetPassword replaces the user's password hash. Nothing else updates user
-// documents, so FerretDB's non-atomic update cannot lose a concurrent change
-// of another field; of two concurrent password changes, one wins whole.
+// SetPassword replaces the user's password hash (and moves its password
+// generation on, which voids its reset links).
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, at time.Time) error {
+	_, err := s.UpdateUser(ctx, userID, func(u *auth.User) error {
+		u.PasswordHash = hash
+		u.PasswordGen++
+		u.UpdatedAt = at
+		return nil
+	})
+	return err
+}
+
+// userWriteDoc claims a version of a user document for one writer.
+type userWriteDoc struct {
+	ID        string    `bson:"_id"` // "<user id>.<version>"
+	At        time.Time `bson:"at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// UpdateUser applies change to the user's current document and stores the
+// result. FerretDB applies an update by rewriting the whole document, so two
+// concurrent updates of different fields (a password change and a
+// verification) would lose one; here each writer first claims the version
+// it writes (<id>.<version+1>, a unique insert), so of concurrent writers one
+// writes and the others read again and re-apply their change on top. A
+// claim whose write never came (a crash between the two) is passed over
+// once it is older than any write can take.
+func (s *Store) UpdateUser(ctx context.Context, userID string, change func(*auth.User) error) (*auth.User, error) {
+	oid, err := bson.ObjectIDFromHex(userID)
+	if err != nil {
+		return nil, auth.ErrNotFound
+	}
+	stale := max(time.Minute, 3*s.timeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var d userDoc
+		if err := decode(s.users.FindOne(ctx, byID(oid)), &d); err != nil {
+			return nil, mapErr(err)
+		}
+		u := d.toAuth()
+		if err := change(u); err != nil {
+			return nil, err
+		}
+		next := userToDoc(u, oid)
+		version, err := s.claimUserVersion(ctx, userID, d.Version+1, stale)
+		if err != nil {
+			return nil, err
+		}
+		if version == 0 { // another writer is writing: read again after it
+			select {
+			case <-ctx.Done():
+				return nil, mapErr(ctx.Err())
+			case <-time.After(wait):
+			}
+			continue
+		}
+		next.Version = version
+		if _, err := s.users.ReplaceOne(ctx, byID(oid), next); err != nil {
+			if isDuplicate(err) {
+				return nil, auth.ErrEmailTaken
+			}
+			// Let the next writer go on at once rather than after stale.
+			_, _ = s.userWrites.DeleteOne(context.WithoutCancel(ctx), byID(userWriteID(userID, version)))
+			return nil, mapErr(err)
+		}
+		return next.toAuth(), nil
+	}
+}
+
+func userWriteID(userID string, v int64) string { return userID + "." + strconv.FormatInt(v, 10) }
+
+// claimUserVersion claims version v of the user (or a later one, past
+// claims older than stale whose writes never came). It returns 0 when a
+// live claim is in the way.
+func (s *Store) claimUserVersion(ctx context.Context, userID string, v int64, stale time.Duration) (int64, error) {
+	now := s.now().UTC()
+	for range maxSeqProbes {
+		id := userWriteID(userID, v)
+		_, err := s.userWrites.InsertOne(ctx, userWriteDoc{ID: id, At: now, ExpiresAt: now.Add(time.Hour + stale)})
+		if err == nil {
+			return v, nil
+		}
+		if !isDuplicate(err) {
+			return 0, mapErr(err)
+		}
+		var c userWriteDoc
+		switch err := decode(s.userWrites.FindOne(ctx, byID(id)), &c); {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue // released meanwhile: try it again
+		case err != nil:
+			return 0, mapErr(err)
+		case now.Sub(c.At) < stale:
+			return 0, nil
+		}
+		v++
+	}
+	return 0, errors.New("user update: too many abandoned versions")
+}
+
+// ClaimEmail claims an address for a user that is changing to it: the
+// claim's unique insert decides between this user and anyone registering
+// the address. It is idempotent for the same user (a confirmation tried
+// again) and returns auth.ErrEmailTaken when the address belongs to
+// another user.
+func (s *Store) ClaimEmail(ctx context.Context, userID, email string) error {
 	oid, err := bson.ObjectIDFromHex(userID)
 	if err != nil {
 		return auth.ErrNotFound
 	}
-	res, err := s.users.UpdateOne(ctx, byID(oid), bson.D{{Key: "$set", Value: bson.D{{Key: "password", Value: hash}, {Key: "updated_at", Value: at}}}})
-	if err != nil {
+	claim := emailDoc{Email: email, UserID: oid, CreatedAt: s.now().UTC()}
+	_, err = s.emails.InsertOne(ctx, claim)
+	if err == nil || !isDuplicate(err) {
 		return mapErr(err)
 	}
-	if res.MatchedCount == 0 {
+	var old emailDoc
+	if err := decode(s.emails.FindOne(ctx, byID(email)), &old); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return auth.ErrEmailTaken // released meanwhile; the caller may retry
+		}
+		return mapErr(err)
+	}
+	if old.UserID == oid {
+		return nil
+	}
+	return s.takeOverOrphanClaim(ctx, claim)
+}
+
+// ReleaseEmail deletes the user's claim of an address it no longer has.
+func (s *Store) ReleaseEmail(ctx context.Context, userID, email string) error {
+	oid, err := bson.ObjectIDFromHex(userID)
+	if err != nil {
 		return auth.ErrNotFound
 	}
-	return nil
+	// The filter names the user, so a claim someone took over meanwhile
+	// stays; this is a rare path, and the scan FerretDB makes of the claims
+	// for it is acceptable here.
+	_, err = s.emails.DeleteOne(ctx, bson.D{{Key: "_id", Value: email}, {Key: "user_id", Value: oid}})
+	return mapErr(err)
 }

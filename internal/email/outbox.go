@@ -1,0 +1,277 @@
+package email
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Entry is one delivery attempt of a Message waiting in the outbox. A
+// failed attempt is not updated: the next attempt is a new entry, due after
+// the backoff.
+type Entry struct {
+	// Key is the store's identifier of this entry.
+	Key string
+	Message
+	// Attempt counts from 1.
+	Attempt       int
+	FirstQueuedAt time.Time
+	Due           time.Time
+}
+
+// Outcomes of an attempt, recorded once per attempt.
+const (
+	OutcomeSent    = "sent"
+	OutcomeRetried = "retried"
+	OutcomeDropped = "dropped"
+)
+
+// ErrOutboxFull is returned by Enqueue when the outbox holds MaxPending
+// e-mails: the new one is dropped (and counted), and the client's answer
+// does not change.
+var ErrOutboxFull = errors.New("the outbox is full")
+
+// MaxPending bounds the e-mails waiting in the outbox.
+const MaxPending = 10_000
+
+// Delivery policy: retries back off from a few seconds to at most
+// MaxBackoff, and an e-mail that could not be delivered for GiveUpAfter is
+// dropped.
+const (
+	FirstBackoff = 2 * time.Second
+	MaxBackoff   = 2 * time.Minute
+	GiveUpAfter  = 24 * time.Hour
+	// Lease is how long a claim on an attempt holds before another
+	// instance may take the attempt over (its sender crashed): longer than
+	// a send can take.
+	Lease = 2 * time.Minute
+)
+
+// Backoff is the wait before attempt n+1 after attempt n failed.
+func Backoff(attempt int) time.Duration {
+	d := FirstBackoff
+	for i := 1; i < attempt && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxBackoff)
+}
+
+// OutboxStore is the outbox as the delivery worker needs it. The store
+// finds due entries without reading the whole outbox, and decides each
+// claim and outcome by a unique insert, so that several instances share it.
+type OutboxStore interface {
+	// Enqueue stores e (due at e.Due). It returns ErrOutboxFull when
+	// MaxPending e-mails are waiting.
+	Enqueue(ctx context.Context, e Entry) error
+	// DueEntries returns unresolved entries due at now, oldest first.
+	DueEntries(ctx context.Context, now time.Time) ([]Entry, error)
+	// ClaimEntry takes the attempt for this caller, for Lease; false when
+	// another holds it or it is resolved.
+	ClaimEntry(ctx context.Context, e Entry, now time.Time) (bool, error)
+	// FinishEntry records the attempt's outcome.
+	FinishEntry(ctx context.Context, e Entry, outcome string, at time.Time) error
+	// OutboxStats counts what waits (as of the latest look) and how long
+	// the oldest has waited.
+	OutboxStats(ctx context.Context, now time.Time) (pending int, oldest time.Duration, err error)
+}
+
+// Observer counts e-mails (for metrics).
+type Observer interface {
+	EmailQueued()
+	EmailSent()
+	EmailRetried()
+	EmailDropped(reason string)
+	EmailOutbox(pending int, oldest time.Duration)
+}
+
+// Worker delivers the outbox in the background.
+type Worker struct {
+	Store    OutboxStore
+	Sender   Sender
+	Log      *slog.Logger
+	Observer Observer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Tick is how often the outbox is looked at when nothing wakes the
+	// worker; 0 means a second.
+	Tick time.Duration
+
+	wake    chan struct{}
+	failing bool // the latest pass could not read the outbox
+}
+
+// NewWorker returns a worker; Run starts it.
+func NewWorker(w Worker) *Worker {
+	if w.Now == nil {
+		w.Now = time.Now
+	}
+	if w.Tick <= 0 {
+		w.Tick = time.Second
+	}
+	if w.Log == nil {
+		w.Log = slog.New(slog.DiscardHandler)
+	}
+	w.wake = make(chan struct{}, 1)
+	return &w
+}
+
+// Wake makes the worker look at the outbox now (an e-mail was queued by
+// this process).
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends. Sends that have started finish (bounded by
+// the sender's timeouts).
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(w.Tick)
+	defer t.Stop()
+	lastStats := time.Time{}
+	for {
+		w.Pass(ctx)
+		if now := w.Now(); now.Sub(lastStats) >= 10*time.Second {
+			lastStats = now
+			pending, oldest, err := w.Store.OutboxStats(ctx, now)
+			if err == nil && w.Observer != nil {
+				w.Observer.EmailOutbox(pending, oldest)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.wake:
+		}
+	}
+}
+
+// Pass delivers what is due now, one e-mail at a time, and reports how many
+// attempts it made.
+func (w *Worker) Pass(ctx context.Context) int {
+	entries, err := w.Store.DueEntries(ctx, w.Now())
+	if err != nil {
+		if ctx.Err() == nil && !w.failing {
+			w.Log.WarnContext(ctx, "reading the outbox failed; retrying every tick", "err", err.Error())
+		}
+		w.failing = true
+		return 0
+	}
+	if w.failing {
+		w.failing = false
+		w.Log.InfoContext(ctx, "reading the outbox works again")
+	}
+	n := 0
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			break
+		}
+		ok, err := w.Store.ClaimEntry(ctx, e, w.Now())
+		if err != nil || !ok {
+			continue
+		}
+		n++
+		w.deliver(ctx, e)
+	}
+	return n
+}
+
+func (w *Worker) deliver(ctx context.Context, e Entry) {
+	// The send is not cut short by shutdown: its own timeouts bound it, and
+	// an interrupted send would only be made again.
+	sctx := context.WithoutCancel(ctx)
+	err := w.Sender.Send(sctx, e.Message)
+	now := w.Now()
+	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
+	outcome, reason := OutcomeSent, ""
+	switch {
+	case err == nil:
+		w.Log.InfoContext(ctx, "e-mail sent", attrs...)
+	case IsPermanent(err):
+		outcome, reason = OutcomeDropped, "refused"
+	case now.Sub(e.FirstQueuedAt) >= GiveUpAfter:
+		outcome, reason = OutcomeDropped, "failed_24h"
+	default:
+		outcome = OutcomeRetried
+		next := e
+		next.Key = ""
+		next.Attempt++
+		next.Due = now.Add(Backoff(e.Attempt))
+		switch qerr := w.Store.Enqueue(sctx, next); {
+		case errors.Is(qerr, ErrOutboxFull):
+			outcome, reason = OutcomeDropped, "outbox_full"
+		case qerr != nil:
+			// The attempt stays unresolved: after its lease it is made again.
+			w.Log.WarnContext(ctx, "queueing an e-mail's retry failed", append(attrs, "err", qerr.Error())...)
+			return
+		default:
+			w.Log.WarnContext(ctx, "e-mail not delivered; retrying", append(attrs, "err", err.Error(), "retry_in", Backoff(e.Attempt).String())...)
+		}
+	}
+	if outcome == OutcomeDropped {
+		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", reason, "err", err.Error())...)
+	}
+	if ferr := w.Store.FinishEntry(sctx, e, outcome, now); ferr != nil {
+		w.Log.WarnContext(ctx, "recording an e-mail's outcome failed", append(attrs, "err", ferr.Error())...)
+	}
+	if w.Observer == nil {
+		return
+	}
+	switch outcome {
+	case OutcomeSent:
+		w.Observer.EmailSent()
+	case OutcomeRetried:
+		w.Observer.EmailRetried()
+	default:
+		w.Observer.EmailDropped(reason)
+	}
+}
+
+// Queue is the Mailer the use cases call: it stores each e-mail in the
+// outbox, due at once, and wakes this process's worker. The outbox being
+// full drops the e-mail (logged and counted); nothing waits for SMTP.
+type Queue struct {
+	Store    OutboxStore
+	Worker   *Worker // may be nil
+	Observer Observer
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Queue stores m in the outbox.
+func (q *Queue) Queue(ctx context.Context, m Message) error {
+	now := time.Now
+	if q.Now != nil {
+		now = q.Now
+	}
+	if m.ID == "" {
+		m.ID = NewID()
+	}
+	t := now().UTC()
+	err := q.Store.Enqueue(ctx, Entry{Message: m, Attempt: 1, FirstQueuedAt: t, Due: t})
+	if err != nil {
+		if q.Observer != nil {
+			q.Observer.EmailDropped("not_queued")
+		}
+		return err
+	}
+	if q.Observer != nil {
+		q.Observer.EmailQueued()
+	}
+	if q.Worker != nil {
+		q.Worker.Wake()
+	}
+	return nil
+}
+
+// NewID returns a random e-mail id (128 bits, hex).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,73 @@
+package email
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Options configure Start.
+type Options struct {
+	// SMTP is the server to send through; an empty Host selects the
+	// development mailbox under MailboxDir.
+	SMTP         SMTPConfig
+	From         string
+	TemplatesDir string
+	MailboxDir   string
+	// LogLinks logs each mailbox e-mail's link (outside production), with
+	// the same link on OwnBase, this server's URL.
+	LogLinks          bool
+	LinkBase, OwnBase string
+
+	Store    OutboxStore
+	Observer Observer
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Service is the running e-mail delivery: the queue the use cases call and
+// the worker that delivers the outbox.
+type Service struct {
+	queue  *Queue
+	worker *Worker
+	stop   context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// Start loads the templates, picks the sender and starts the worker.
+func Start(o Options) (*Service, error) {
+	t, err := LoadTemplates(o.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Overridden) > 0 {
+		o.Log.Info("e-mail templates replaced from EMAIL_TEMPLATES_DIR", "files", t.Overridden)
+	}
+	var sender Sender
+	if o.SMTP.Host == "" {
+		sender = &Mailbox{Dir: filepath.Clean(o.MailboxDir), From: o.From, Templates: t, Log: o.Log,
+			LogLinks: o.LogLinks, LinkBase: o.LinkBase, OwnBase: o.OwnBase}
+	} else if sender, err = NewSMTP(o.SMTP, o.From, t); err != nil {
+		return nil, err
+	}
+	w := NewWorker(Worker{Store: o.Store, Sender: sender, Log: o.Log, Observer: o.Observer, Now: o.Now})
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Service{queue: &Queue{Store: o.Store, Worker: w, Observer: o.Observer, Log: o.Log, Now: o.Now}, worker: w, stop: stop}
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		w.Run(ctx)
+	}()
+	return s, nil
+}
+
+// Queue stores m in the outbox for the worker (auth.Mailer).
+func (s *Service) Queue(ctx context.Context, m Message) error { return s.queue.Queue(ctx, m) }
+
+// Stop stops the worker; a send in progress finishes first.
+func (s *Service) Stop() {
+	s.stop()
+	s.done.Wait()
+}
