@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ import (
 	"github.com/gqlauth/gqlauth/graph"
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/config"
+	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/metrics"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
@@ -105,6 +107,8 @@ type Main struct {
 	store   *mongostore.Store
 	tokens  *token.Manager
 	metrics *metrics.Metrics
+	mail    *email.Service
+	service *auth.Service
 	handler http.Handler
 
 	ln          net.Listener
@@ -148,8 +152,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.metrics = metrics.New(hasher)
+	if err := m.startMail(); err != nil {
+		return err
+	}
 	service, err := auth.New(auth.Deps{
 		Users: m.store, Sessions: m.store, RefreshTokens: m.store, Attempts: m.store,
+		EmailTokens: m.store, Accounts: m.store, Mailer: m.mail,
 		Tokens: m.tokens, Passwords: hasher,
 		Config: auth.Config{
 			AccessTokenTTL:     m.Config.AccessTokenTTL,
@@ -159,12 +167,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			LoginThrottle:      auth.DefaultLoginThrottle(m.Config.LoginFailuresPerAccount),
 			DatabaseTimeout:    m.Config.DatabaseTimeout,
 			RefreshTokenFormat: m.Config.RefreshTokenFormat,
+			Email: auth.EmailConfig{
+				VerificationRequired: m.Config.Email.VerificationRequired, LinkBase: m.Config.Email.LinkBase,
+				VerifyTTL: m.Config.Email.VerifyTTL, ResetTTL: m.Config.Email.ResetTTL,
+			},
 		},
 		Clock: m.Now, Logger: m.Logger, Observer: m.metrics,
 	})
 	if err != nil {
 		return err
 	}
+	m.service = service
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
 	}
@@ -194,6 +207,22 @@ func (m *Main) openStore(ctx context.Context) error {
 	}
 	m.store = store
 	return nil
+}
+
+// startMail starts the e-mail delivery: SMTP at EMAIL_HOST, or the
+// development mailbox under DATA_DIR/mail.
+func (m *Main) startMail() (err error) {
+	e := m.Config.Email
+	if e.Mailbox() && m.Config.Production() {
+		m.Logger.Warn("EMAIL_HOST is not set: e-mails are written to the development mailbox and delivered to nobody", "dir", filepath.Join(m.Config.DataDir, "mail"))
+	}
+	m.mail, err = email.Start(email.Options{
+		SMTP: email.SMTPConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: e.Password, TLS: e.TLS, CAFile: e.CAFile},
+		From: e.From, TemplatesDir: e.TemplatesDir, MailboxDir: filepath.Join(m.Config.DataDir, "mail"),
+		LogLinks: !m.Config.Production(), LinkBase: e.LinkBase, OwnBase: m.Config.LocalURL(),
+		Store: m.store, Observer: m.metrics, Log: m.Logger, Now: m.Now,
+	})
+	return err
 }
 
 // openTokens uses the configured key, or outside production a development
@@ -232,6 +261,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 		{Pattern: "GET /readyz", Handler: web.Readyz(m.store.Ready)},
 		{Pattern: "GET /.well-known/jwks.json", Handler: web.JWKS(m.tokens.JWKS())},
 	}
+	routes = append(routes, web.LinkPages()...) // GET /verify-email, /reset-password, /confirm-email, /static/
 	if cfg.Playground {
 		routes = append(routes, web.Route{Pattern: "GET /{$}", Handler: playground.Handler("GraphQL playground", "/graphql")})
 	}
@@ -323,6 +353,12 @@ func (m *Main) close(ctx context.Context) error {
 		m.stopSides()
 	}
 	m.wg.Wait()
+	if m.service != nil {
+		m.service.Wait() // e-mails being queued after their answers
+	}
+	if m.mail != nil {
+		m.mail.Stop()
+	}
 	if m.store != nil {
 		if err := m.store.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("closing store: %w", err))

@@ -25,12 +25,17 @@ const ParserTokenLimit = 5000
 var signInFields = map[string]bool{"login": true, "register": true, "refresh": true}
 
 // onceFields may each appear once per operation: changePassword costs two
-// password hashes (and counts toward the per-IP limit too); the others read
-// or write up to 50 sessions each.
-var onceFields = map[string]bool{"changePassword": true, "logoutAll": true, "revokeSession": true, "sessions": true}
+// password hashes (and counts toward the per-IP limit too); logoutAll,
+// revokeSession and sessions read or write up to 50 sessions each; the six
+// e-mail mutations write limit records, tokens and e-mails.
+var onceFields = map[string]bool{"changePassword": true, "logoutAll": true, "revokeSession": true, "sessions": true,
+	"sendVerificationEmail": true, "verifyEmail": true, "requestPasswordReset": true, "resetPassword": true,
+	"requestEmailChange": true, "confirmEmailChange": true}
 
 // ipLimitedFields count toward the per-IP limit.
-var ipLimitedFields = map[string]bool{"login": true, "register": true, "refresh": true, "changePassword": true}
+var ipLimitedFields = map[string]bool{"login": true, "register": true, "refresh": true, "changePassword": true,
+	"sendVerificationEmail": true, "verifyEmail": true, "requestPasswordReset": true, "resetPassword": true,
+	"requestEmailChange": true, "confirmEmailChange": true}
 
 // validationRules returns gqlparser's rules plus the depth limit and the
 // one-sign-in-per-operation rule. Their errors are validation errors (422,
@@ -154,8 +159,9 @@ func countRootFields(set ast.SelectionSet, frags ast.FragmentDefinitionList, see
 	}
 }
 
-// rateLimitSignIns returns root-field middleware that counts each login,
-// register, refresh and changePassword against the client IP's limit.
+// rateLimitSignIns returns root-field middleware that counts each field of
+// ipLimitedFields (sign-ins, changePassword, the e-mail mutations) against
+// the client IP's limit.
 func rateLimitSignIns(l *web.RateLimiter) graphql.RootFieldMiddleware {
 	return func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
 		// (RootFieldContext.Object holds the field's name, not its type.)

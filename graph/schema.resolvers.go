@@ -114,6 +114,69 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	return true, nil
 }
 
+// SendVerificationEmail is the resolver for the sendVerificationEmail field.
+func (r *mutationResolver) SendVerificationEmail(ctx context.Context, email string) (bool, error) {
+	if err := r.Auth.SendVerificationEmail(ctx, email); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// VerifyEmail is the resolver for the verifyEmail field.
+func (r *mutationResolver) VerifyEmail(ctx context.Context, token string) (bool, error) {
+	err := r.Auth.VerifyEmail(ctx, token)
+	web.FromContext(ctx).ForgetIdentity() // the user may have changed
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	if err := r.Auth.RequestPasswordReset(ctx, email); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, newPassword string) (bool, error) {
+	err := r.Auth.ResetPassword(ctx, token, newPassword)
+	req := web.FromContext(ctx)
+	req.ForgetIdentity()
+	if err != nil {
+		return false, err
+	}
+	// Every session is revoked: the caller's cookies are of no use, and the
+	// reset signs nobody in.
+	req.ClearSessionCookies()
+	req.SignedOut()
+	return true, nil
+}
+
+// RequestEmailChange is the resolver for the requestEmailChange field.
+func (r *mutationResolver) RequestEmailChange(ctx context.Context, newEmail string, currentPassword string) (bool, error) {
+	who, err := r.identity(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Auth.RequestEmailChange(ctx, who, newEmail, currentPassword); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ConfirmEmailChange is the resolver for the confirmEmailChange field.
+func (r *mutationResolver) ConfirmEmailChange(ctx context.Context, token string) (bool, error) {
+	err := r.Auth.ConfirmEmailChange(ctx, token)
+	web.FromContext(ctx).ForgetIdentity() // the user may have changed
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
 	who, err := r.identity(ctx)
