@@ -464,7 +464,7 @@ const (
 type touches struct {
 	mu      sync.Mutex
 	pending map[string]time.Time // latest use not written yet
-	written map[string]time.Time // when each session's last write was for
+	written map[string]time.Time // when each session was last written
 }
 
 func (t *touches) note(sid string, at time.Time) {
@@ -483,15 +483,17 @@ func (t *touches) note(sid string, at time.Time) {
 
 // due takes the touches to write now: a session's latest use once a minute
 // has passed since its last write (all of them when flushing), and forgets
-// sessions written more than a minute before now.
+// sessions written more than a minute before now. The minute is counted on
+// the clock, not between uses: a use that came soon after a write, and no
+// other after it, is written a minute later, not kept waiting for the next.
 func (t *touches) due(now time.Time, flush bool) map[string]time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[string]time.Time{}
 	for sid, at := range t.pending {
-		if last, ok := t.written[sid]; flush || !ok || at.Sub(last) >= touchEvery {
+		if last, ok := t.written[sid]; flush || !ok || now.Sub(last) >= touchEvery {
 			out[sid] = at
-			t.written[sid] = at
+			t.written[sid] = now
 			delete(t.pending, sid)
 		}
 	}
