@@ -115,6 +115,14 @@ func (m *Manager) VerifyRefresh(s string) (Claims, error) {
 	if !IsMACRefresh(s) {
 		return Claims{}, fmt.Errorf("%w: not a refresh token of this format", ErrInvalid)
 	}
+	// One spelling per token: the spend is keyed by the token's hash, and
+	// Go's base64 decoder skips line breaks, so a token with one added would
+	// otherwise verify as a different, unspent token.
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return Claims{}, fmt.Errorf("%w: not base64url", ErrInvalid)
+	}
 	dot := strings.LastIndexByte(s, '.')
 	if dot < len(macPrefix) {
 		return Claims{}, fmt.Errorf("%w: no MAC", ErrInvalid)

@@ -74,6 +74,9 @@ func TestMACRefreshRefuses(t *testing.T) {
 		"TooLong":          good + strings.Repeat("A", token.MaxTokenBytes),
 		"UnknownField":     "rt2." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), "{", `{"admin":true,`, 1))) + "." + mac,
 		"WhitespaceAround": " " + good,
+		// Another spelling of the same token would be another spend record.
+		"TrailingNewline": good + "\n",
+		"BrokenMACLine":    "rt2." + body + "." + mac[:10] + "\r\n" + mac[10:],
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := m.VerifyRefresh(tok); !errors.Is(err, token.ErrInvalid) {
