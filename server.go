@@ -178,6 +178,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.service = service
+	m.mail.Run(service.PrepareEmail)
 	if m.handler, err = m.buildHandler(service); err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func (m *Main) startMail() (err error) {
 	if e.Mailbox() && m.Config.Production() {
 		m.Logger.Warn("EMAIL_HOST is not set: e-mails are written to the development mailbox and delivered to nobody", "dir", filepath.Join(m.Config.DataDir, "mail"))
 	}
-	m.mail, err = email.Start(email.Options{
+	m.mail, err = email.New(email.Options{
 		SMTP: email.SMTPConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: e.Password, TLS: e.TLS, CAFile: e.CAFile},
 		From: e.From, TemplatesDir: e.TemplatesDir, MailboxDir: filepath.Join(m.Config.DataDir, "mail"),
 		LogLinks: !m.Config.Production(), LinkBase: e.LinkBase, OwnBase: m.Config.LocalURL(),
@@ -353,9 +354,6 @@ func (m *Main) close(ctx context.Context) error {
 		m.stopSides()
 	}
 	m.wg.Wait()
-	if m.service != nil {
-		m.service.Wait() // e-mails being queued after their answers
-	}
 	if m.mail != nil {
 		m.mail.Stop()
 	}

@@ -123,9 +123,12 @@ func (s *Service) newEmailToken(ctx context.Context, kind string, u *User, newEm
 	return raw, nil
 }
 
-// queue hands an e-mail to the mailer; a failure is logged and counted,
-// and the caller's answer does not change.
+// queue hands an e-mail to the mailer, under a detached context (the
+// answer says it is queued); a failure is logged and counted, and the
+// caller's answer does not change.
 func (s *Service) queue(ctx context.Context, m email.Message) {
+	ctx, cancel := s.detached(ctx)
+	defer cancel()
 	if err := s.mailer.Queue(ctx, m); err != nil {
 		s.log.WarnContext(ctx, "e-mail not queued", "kind", string(m.Kind), "err", err.Error())
 	}
@@ -142,30 +145,47 @@ func (s *Service) sendLink(ctx context.Context, k email.Kind, tokenKind string, 
 	return nil
 }
 
-// afterAnswer runs fn after the request has been answered, under a
-// detached, bounded context: the answer of sendVerificationEmail and
-// requestPasswordReset must not depend, in content or in time, on whether
-// the address is registered, so what only a registered address needs (its
-// user's look-up, the token, the e-mail) is done after it.
-func (s *Service) afterAnswer(ctx context.Context, what string, fn func(context.Context) error) {
-	ctx, cancel := s.detached(ctx)
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		defer cancel()
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.ErrorContext(ctx, what+" failed", "panic", fmt.Sprint(p))
-			}
-		}()
-		if err := fn(ctx); err != nil {
-			s.log.WarnContext(ctx, what+" failed", "err", err.Error())
+// PrepareEmail completes, for the delivery worker, an e-mail that
+// sendVerificationEmail or requestPasswordReset queued with only its kind
+// and address: it looks the user up and, when the address is registered
+// (and, for verification, not verified), makes the link's token (its
+// lifetime counted from queuedAt, the request). It returns false for an
+// address that gets no e-mail. Doing this in the worker is what makes
+// those two requests write the same records, in the same time, for a
+// registered and an unknown address, and still lose nothing to a crash
+// once answered.
+func (s *Service) PrepareEmail(ctx context.Context, m email.Message, queuedAt time.Time) (email.Message, bool, error) {
+	u, err := s.users.UserByEmail(ctx, m.To)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return m, false, nil
+	case err != nil:
+		return m, false, err
+	}
+	kind, ttl := TokenReset, s.cfg.Email.ResetTTL
+	switch m.Kind {
+	case email.KindVerify:
+		if u.Verified {
+			return m, false, nil
 		}
-	}()
+		kind, ttl = TokenVerify, s.cfg.Email.VerifyTTL
+	case email.KindReset:
+	default:
+		return m, false, fmt.Errorf("prepare e-mail: kind %q is never deferred", m.Kind)
+	}
+	ttl -= max(0, s.now().Sub(queuedAt))
+	if ttl <= 0 {
+		return m, false, nil // the link would be born expired
+	}
+	raw, err := s.newEmailToken(ctx, kind, u, "", ttl)
+	if err != nil {
+		return m, false, err
+	}
+	m.Deferred = false
+	m.Name, m.Email, m.ExpiresIn = u.Name, NormalizeEmail(u.Email), ttl
+	m.Link = email.Link(s.cfg.Email.LinkBase, m.Kind, raw)
+	return m, true, nil
 }
-
-// Wait waits for the work started after answers (see afterAnswer).
-func (s *Service) Wait() { s.bg.Wait() }
 
 // emailToken reads a link's token and checks its kind and expiry.
 func (s *Service) emailToken(ctx context.Context, raw, kind string) (*EmailToken, error) {

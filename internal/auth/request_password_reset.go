@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 
 	"github.com/gqlauth/gqlauth/internal/email"
@@ -22,16 +21,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, addr string) error {
 	if err := s.takeEmailSlot(ctx, addressLimit(TokenReset, addr), false); err != nil {
 		return err
 	}
-	s.afterAnswer(ctx, "sending a password-reset e-mail", func(ctx context.Context) error {
-		u, err := s.users.UserByEmail(ctx, addr)
-		s.event(ctx, slog.LevelInfo, "password reset requested", EventPasswordResetRequested, "known_email", err == nil)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return s.sendLink(ctx, email.KindReset, TokenReset, u, addr, "", s.cfg.Email.ResetTTL)
-	})
+	s.event(ctx, slog.LevelInfo, "password reset requested", EventPasswordResetRequested)
+	// The user's look-up and the link are the delivery worker's
+	// (PrepareEmail): the same write, for any address.
+	s.queue(ctx, email.Message{Kind: email.KindReset, To: addr, Deferred: true})
 	return nil
 }

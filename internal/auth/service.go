@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -85,7 +84,6 @@ type Service struct {
 	emailTokens   EmailTokenStore
 	accounts      AccountStore
 	mailer        Mailer
-	bg            sync.WaitGroup
 	tokens        *token.Manager
 	passwords     *password.Hasher
 	cfg           Config

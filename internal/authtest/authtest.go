@@ -76,18 +76,48 @@ type Env struct {
 	// Mail queues the service's e-mails in the store's outbox (no worker
 	// delivers them: Queued reads them).
 	Mail *email.Queue
+
+	mu       sync.Mutex
+	prepared map[string]*email.Entry
 }
 
-// Queued returns the e-mails waiting in the outbox, once the work the
-// service does after its answers is done.
+// Queued returns the e-mails waiting in the outbox, the deferred ones
+// prepared as the delivery worker prepares them (each once), without those
+// it would skip.
 func (e *Env) Queued(tb testing.TB) []email.Entry {
 	tb.Helper()
-	e.Service.Wait()
 	entries, err := e.Store.DueEntries(context.Background(), e.Clock.Now().Add(time.Second))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return entries
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.prepared == nil {
+		e.prepared = map[string]*email.Entry{}
+	}
+	var out []email.Entry
+	for _, x := range entries {
+		if x.Deferred {
+			p, seen := e.prepared[x.Key]
+			if !seen {
+				m, ok, err := e.Service.PrepareEmail(context.Background(), x.Message, x.FirstQueuedAt)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				if ok {
+					x.Message = m
+					p = &x
+				}
+				e.prepared[x.Key] = p
+			}
+			if p == nil {
+				continue
+			}
+			x = *p
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // Options change New's defaults.

@@ -62,6 +62,10 @@ type Message struct {
 	Link string
 	// ExpiresIn is how long the link stays valid, for the text.
 	ExpiresIn time.Duration
+	// Deferred: only Kind and To are known; the worker has the message
+	// prepared (the user looked up, the link made) before sending it, or
+	// skips it for an address that gets none.
+	Deferred bool
 }
 
 // Link returns the link for a token: base + the kind's path + #token=…

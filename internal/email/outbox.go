@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -27,6 +28,9 @@ const (
 	OutcomeSent    = "sent"
 	OutcomeRetried = "retried"
 	OutcomeDropped = "dropped"
+	// OutcomeSkipped: a deferred request for an address that gets no
+	// e-mail (unknown, or already verified).
+	OutcomeSkipped = "skipped"
 )
 
 // ErrOutboxFull is returned by Enqueue when the outbox holds MaxPending
@@ -98,6 +102,9 @@ type Worker struct {
 	// Tick is how often the outbox is looked at when nothing wakes the
 	// worker; 0 means a second.
 	Tick time.Duration
+	// Prepare completes a Deferred message (auth.Service.PrepareEmail);
+	// false skips it.
+	Prepare func(ctx context.Context, m Message, queuedAt time.Time) (Message, bool, error)
 
 	wake    chan struct{}
 	failing bool // the latest pass could not read the outbox
@@ -185,9 +192,31 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 	// The send is not cut short by shutdown: its own timeouts bound it, and
 	// an interrupted send would only be made again.
 	sctx := context.WithoutCancel(ctx)
-	err := w.Sender.Send(sctx, e.Message)
-	now := w.Now()
 	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
+	var err error
+	if e.Deferred {
+		if w.Prepare == nil {
+			err = errors.New("no preparer for a deferred e-mail")
+		} else {
+			m, ok, perr := w.Prepare(sctx, e.Message, e.FirstQueuedAt)
+			switch {
+			case perr != nil:
+				err = fmt.Errorf("preparing: %w", perr)
+			case !ok:
+				if ferr := w.Store.FinishEntry(sctx, e, OutcomeSkipped, w.Now()); ferr != nil {
+					w.Log.WarnContext(ctx, "recording an e-mail's outcome failed", append(attrs, "err", ferr.Error())...)
+				}
+				return
+			default:
+				// The retries, if any, carry the prepared message: one link.
+				e.Message = m
+			}
+		}
+	}
+	if err == nil {
+		err = w.Sender.Send(sctx, e.Message)
+	}
+	now := w.Now()
 	outcome, reason := OutcomeSent, ""
 	switch {
 	case err == nil:

@@ -36,8 +36,8 @@ type Service struct {
 	done   sync.WaitGroup
 }
 
-// Start loads the templates, picks the sender and starts the worker.
-func Start(o Options) (*Service, error) {
+// New loads the templates and picks the sender; Run starts the worker.
+func New(o Options) (*Service, error) {
 	t, err := LoadTemplates(o.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -53,14 +53,20 @@ func Start(o Options) (*Service, error) {
 		return nil, err
 	}
 	w := NewWorker(Worker{Store: o.Store, Sender: sender, Log: o.Log, Observer: o.Observer, Now: o.Now})
+	return &Service{queue: &Queue{Store: o.Store, Worker: w, Observer: o.Observer, Log: o.Log, Now: o.Now}, worker: w, stop: func() {}}, nil
+}
+
+// Run starts the worker, with prepare completing deferred messages
+// (auth.Service.PrepareEmail).
+func (s *Service) Run(prepare func(context.Context, Message, time.Time) (Message, bool, error)) {
+	s.worker.Prepare = prepare
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Service{queue: &Queue{Store: o.Store, Worker: w, Observer: o.Observer, Log: o.Log, Now: o.Now}, worker: w, stop: stop}
+	s.stop = stop
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
-		w.Run(ctx)
+		s.worker.Run(ctx)
 	}()
-	return s, nil
 }
 
 // Queue stores m in the outbox for the worker (auth.Mailer).

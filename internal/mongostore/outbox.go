@@ -57,6 +57,7 @@ type outboxDoc struct {
 	NewEmail    string    `bson:"new_email,omitempty"`
 	Link        string    `bson:"link,omitempty"`
 	ExpiresIn   int64     `bson:"expires_in_s"`
+	Deferred    bool      `bson:"deferred,omitempty"`
 	Attempt     int       `bson:"attempt"`
 	FirstQueued time.Time `bson:"first_queued_at"`
 	Due         time.Time `bson:"due"`
@@ -67,7 +68,7 @@ func (d *outboxDoc) entry() email.Entry {
 	return email.Entry{
 		Key: d.ID,
 		Message: email.Message{ID: d.MailID, Kind: email.Kind(d.Kind), To: d.To, Name: d.Name, Email: d.Email,
-			NewEmail: d.NewEmail, Link: d.Link, ExpiresIn: time.Duration(d.ExpiresIn) * time.Second},
+			NewEmail: d.NewEmail, Link: d.Link, ExpiresIn: time.Duration(d.ExpiresIn) * time.Second, Deferred: d.Deferred},
 		Attempt: d.Attempt, FirstQueuedAt: d.FirstQueued, Due: d.Due,
 	}
 }
@@ -155,7 +156,7 @@ func (s *Store) insertEntry(ctx context.Context, e email.Entry) error {
 	}
 	d := outboxDoc{
 		MailID: e.ID, Kind: string(e.Kind), To: e.To, Name: e.Name, Email: e.Email, NewEmail: e.NewEmail, Link: e.Link,
-		ExpiresIn: int64(e.ExpiresIn / time.Second), Attempt: e.Attempt, FirstQueued: e.FirstQueuedAt.UTC(), Due: e.Due.UTC(),
+		ExpiresIn: int64(e.ExpiresIn / time.Second), Deferred: e.Deferred, Attempt: e.Attempt, FirstQueued: e.FirstQueuedAt.UTC(), Due: e.Due.UTC(),
 		ExpiresAt: e.FirstQueuedAt.UTC().Add(outboxRetention),
 	}
 	s.outboxMem.mu.Lock()

@@ -127,11 +127,14 @@ func (nopLogger) Println(...any)        {}
 // Stop closes the server: connections are refused until Restart.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+	}
+	if ln != nil {
+		_ = ln.Close() // Close misses a listener whose Serve has not begun
 	}
 }
 
