@@ -76,7 +76,7 @@ func TestMACRefreshRefuses(t *testing.T) {
 		"WhitespaceAround": " " + good,
 		// Another spelling of the same token would be another spend record.
 		"TrailingNewline": good + "\n",
-		"BrokenMACLine":    "rt2." + body + "." + mac[:10] + "\r\n" + mac[10:],
+		"BrokenMACLine":   "rt2." + body + "." + mac[:10] + "\r\n" + mac[10:],
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := m.VerifyRefresh(tok); !errors.Is(err, token.ErrInvalid) {
