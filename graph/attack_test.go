@@ -219,6 +219,21 @@ func TestAttacks(t *testing.T) {
 			c.SetCookie(web.CookieRefresh, refreshTok)
 			return gqltest.OutcomeOf(c.Do(`mutation { a: refresh { accessToken } b: refresh { accessToken } }`, nil))
 		}, Want: gqltest.Validation, Message: "At most one login"},
+		// The e-mail mutations: once per operation, no header can be
+		// injected through an address, and a forged or foreign token spends
+		// and writes nothing.
+		{Name: "AliasedPasswordResets", Send: gql(`mutation { a: requestPasswordReset(email: "victim@example.com") b: requestPasswordReset(email: "victim@example.com") }`, nil), Want: gqltest.Validation, Message: "At most one requestPasswordReset"},
+		{Name: "AliasedVerificationEmails", Send: gql(`mutation { a: sendVerificationEmail(email: "victim@example.com") b: sendVerificationEmail(email: "other@example.com") }`, nil), Want: gqltest.Validation, Message: "At most one sendVerificationEmail"},
+		{Name: "AliasedResetUses", Send: gql(`mutation { a: resetPassword(token: "x", newPassword: "newpassword1") b: resetPassword(token: "y", newPassword: "newpassword1") }`, nil), Want: gqltest.Validation, Message: "At most one resetPassword"},
+		{Name: "HeaderInjectionInResetAddress", Send: gql(`mutation($e: String!) { requestPasswordReset(email: $e) }`, map[string]any{"e": "victim@example.com\r\nBcc: attacker@example.com"}), Want: gqltest.BadInput},
+		{Name: "HeaderInjectionInVerificationAddress", Send: gql(`mutation($e: String!) { sendVerificationEmail(email: $e) }`, map[string]any{"e": "victim@example.com\nSubject: hi"}), Want: gqltest.BadInput},
+		{Name: "DisplayNameAsAddress", Send: gql(`mutation($e: String!) { requestPasswordReset(email: $e) }`, map[string]any{"e": "Evil <victim@example.com>"}), Want: gqltest.BadInput},
+		{Name: "HeaderInjectionInNewEmail", Send: func(t *testing.T) gqltest.Outcome {
+			return gqltest.OutcomeOf(s.client(t).Bearer(p.AccessToken).Do(`mutation($e: String!) { requestEmailChange(newEmail: $e, currentPassword: "password123") }`, map[string]any{"e": "new@example.com\r\nBcc: x@example.com"}))
+		}, Want: gqltest.BadInput},
+		{Name: "ForgedResetToken", Send: gql(`mutation { resetPassword(token: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", newPassword: "newpassword1") }`, nil), Want: gqltest.BadInput},
+		{Name: "HugeToken", Send: gql(`mutation($t: String!) { verifyEmail(token: $t) }`, map[string]any{"t": strings.Repeat("A", 10000)}), Want: gqltest.BadInput},
+		{Name: "RefreshTokenAsEmailToken", Send: gql(`mutation($t: String!) { confirmEmailChange(token: $t) }`, map[string]any{"t": refreshTok}), Want: gqltest.BadInput},
 		{Name: "HundredAliasesOfMe", Send: func(t *testing.T) gqltest.Outcome {
 			return gqltest.OutcomeOf(s.client(t).Bearer(p.AccessToken).Do(hundredMe.String(), nil))
 		}, Want: gqltest.OK},

@@ -252,3 +252,57 @@ func TestEnvironmentWinsOverDotEnv(t *testing.T) {
 		t.Fatalf("Port=%d JWTIssuer=%q", c.Port, c.JWTIssuer)
 	}
 }
+
+// TestEmail checks the e-mail settings: the defaults, and the refusals
+// (each naming its variable, never echoing a credential).
+func TestEmail(t *testing.T) {
+	c, err := load(map[string]string{"CLIENT_ORIGIN": "https://app.example, http://localhost:3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Email
+	if !e.Mailbox() || e.Port != 587 || e.TLS != config.EmailTLSStartTLS || e.From != "no-reply@localhost" || e.VerificationRequired ||
+		e.LinkBase != "https://app.example" || e.VerifyTTL != 24*time.Hour || e.ResetTTL != time.Hour {
+		t.Fatalf("defaults: %+v", e)
+	}
+	c, err = load(map[string]string{"EMAIL_HOST": "::1", "EMAIL_TLS": "none", "EMAIL_FROM": "Acme <no-reply@acme.example>",
+		"EMAIL_VERIFICATION": "required", "VERIFY_EMAIL_EXPIRES_IN": "30", "RESET_PASSWORD_EXPIRES_IN": "2h", "EMAIL_LINK_BASE": "http://localhost:8000/"})
+	if err != nil || c.Email.Host != "::1" || !c.Email.VerificationRequired || c.Email.VerifyTTL != 30*time.Minute || c.Email.ResetTTL != 2*time.Hour || c.Email.LinkBase != "http://localhost:8000" {
+		t.Fatalf("%v %+v", err, c.Email)
+	}
+	priv, _ := rsaPEMs(t, 2048)
+	prod := func(m map[string]string) map[string]string {
+		m["APP_ENV"], m["JWT_PRIVATE_KEY"] = "production", priv
+		return m
+	}
+	if _, err := load(prod(map[string]string{"EMAIL_HOST": "127.0.0.2", "EMAIL_TLS": "none"})); err != nil {
+		t.Fatalf("clear text to a loopback relay in production: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		env map[string]string
+		v   string
+	}{
+		"ClearTextToARemoteHostInProduction":  {prod(map[string]string{"EMAIL_HOST": "smtp.example.com", "EMAIL_TLS": "none"}), "EMAIL_TLS"},
+		"VerificationWithoutSMTPInProduction": {prod(map[string]string{"EMAIL_VERIFICATION": "required"}), "EMAIL_VERIFICATION"},
+		"UnknownTLS":                          {map[string]string{"EMAIL_TLS": "ssl"}, "EMAIL_TLS"},
+		"UsernameWithoutPassword":             {map[string]string{"EMAIL_USERNAME": "u-secret"}, "EMAIL_USERNAME"},
+		"PasswordWithoutUsername":             {map[string]string{"EMAIL_PASSWORD": "p-secret"}, "EMAIL_USERNAME"},
+		"FromWithLineBreak":                   {map[string]string{"EMAIL_FROM": "a@b.c\r\nBcc: x@y.z"}, "EMAIL_FROM"},
+		"FromNotAnAddress":                    {map[string]string{"EMAIL_FROM": "nobody"}, "EMAIL_FROM"},
+		"HostWithPort":                        {map[string]string{"EMAIL_HOST": "smtp.example.com:587"}, "EMAIL_HOST"},
+		"PortOutOfRange":                      {map[string]string{"EMAIL_PORT": "70000"}, "EMAIL_PORT"},
+		"LinkBaseNotAURL":                     {map[string]string{"EMAIL_LINK_BASE": "app.example"}, "EMAIL_LINK_BASE"},
+		"LinkBaseWithFragment":                {map[string]string{"EMAIL_LINK_BASE": "https://app.example/#x"}, "EMAIL_LINK_BASE"},
+		"MissingCAFile":                       {map[string]string{"EMAIL_TLS_CA_FILE": "/nonexistent/ca.pem"}, "EMAIL_TLS_CA_FILE"},
+		"MissingTemplatesDir":                 {map[string]string{"EMAIL_TEMPLATES_DIR": "/nonexistent"}, "EMAIL_TEMPLATES_DIR"},
+		"VerificationUnknown":                 {map[string]string{"EMAIL_VERIFICATION": "maybe"}, "EMAIL_VERIFICATION"},
+		"ResetTTLTooShort":                    {map[string]string{"RESET_PASSWORD_EXPIRES_IN": "10s"}, "RESET_PASSWORD_EXPIRES_IN"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := load(tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.v+":") || strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error %v, want one naming %s without the credential", err, tc.v)
+			}
+		})
+	}
+}
