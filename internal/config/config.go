@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/token"
 )
 
@@ -134,6 +135,23 @@ type Email struct {
 	TemplatesDir string
 	VerifyTTL    time.Duration
 	ResetTTL     time.Duration
+}
+
+// Auth returns the auth service's part of the configuration.
+func (c *Config) Auth() auth.Config {
+	return auth.Config{
+		AccessTokenTTL:     c.AccessTokenTTL,
+		RefreshTokenTTL:    c.RefreshTokenTTL,
+		RefreshReuseGrace:  c.RefreshReuseGrace,
+		SessionMaxLifetime: c.SessionMaxLifetime,
+		LoginThrottle:      auth.DefaultLoginThrottle(c.LoginFailuresPerAccount),
+		DatabaseTimeout:    c.DatabaseTimeout,
+		RefreshTokenFormat: c.RefreshTokenFormat,
+		Email: auth.EmailConfig{
+			VerificationRequired: c.Email.VerificationRequired, LinkBase: c.Email.LinkBase,
+			VerifyTTL: c.Email.VerifyTTL, ResetTTL: c.Email.ResetTTL,
+		},
+	}
 }
 
 // Mailbox reports whether e-mails go to the development mailbox.
