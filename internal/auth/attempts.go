@@ -76,3 +76,33 @@ func (s *Service) resetAttempts(ctx context.Context, email string, cur LoginAtte
 
 // maxAppendTries bounds the retries of an attempt record under contention.
 const maxAppendTries = 100
+
+// checkPassword checks a signed-in user's current password as a login
+// does: counted by the e-mail's throttle, refused while it is throttled.
+func (s *Service) checkPassword(ctx context.Context, u *User, current string) error {
+	if len(current) > MaxPasswordBytes || current == "" {
+		return InputError("currentPassword", "Current password is incorrect")
+	}
+	addr := NormalizeEmail(u.Email) // the login throttle's key
+	attempts, err := s.throttleCheck(ctx, addr)
+	if err != nil {
+		return err
+	}
+	slot, err := s.passwords.Slot(ctx)
+	if err != nil {
+		return hashErr(err)
+	}
+	defer slot.Release()
+	if attempts, err = s.countAttempt(ctx, addr, attempts); err != nil {
+		return err
+	}
+	ok, err := slot.Check(u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.event(ctx, slog.LevelInfo, "password check failed", EventLoginFailed, "user_id", u.ID)
+		return InputError("currentPassword", "Current password is incorrect")
+	}
+	return s.resetAttempts(ctx, addr, attempts)
+}

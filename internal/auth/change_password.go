@@ -27,28 +27,7 @@ func (s *Service) ChangePassword(ctx context.Context, id *Identity, current, nex
 		return err
 	}
 	u := id.User
-	email := NormalizeEmail(u.Email) // the login throttle's key
-	attempts, err := s.throttleCheck(ctx, email)
-	if err != nil {
-		return err
-	}
-	slot, err := s.passwords.Slot(ctx)
-	if err != nil {
-		return hashErr(err)
-	}
-	defer slot.Release()
-	if attempts, err = s.countAttempt(ctx, email, attempts); err != nil {
-		return err
-	}
-	ok, err := slot.Check(u.PasswordHash, current)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		s.event(ctx, slog.LevelInfo, "password change refused", EventLoginFailed, "user_id", u.ID)
-		return InputError("currentPassword", "Current password is incorrect")
-	}
-	if err := s.resetAttempts(ctx, email, attempts); err != nil {
+	if err := s.checkPassword(ctx, u, current); err != nil {
 		return err
 	}
 	hash, err := s.passwords.Hash(ctx, next)

@@ -96,15 +96,7 @@ func (s *Store) LatestEmailChange(ctx context.Context, userID string) (string, e
 
 // SpendEmailToken inserts the token's use record; only one insert wins.
 func (s *Store) SpendEmailToken(ctx context.Context, t *auth.EmailToken, at time.Time) (bool, error) {
-	_, err := s.emailTokenUses.InsertOne(ctx, emailTokenUseDoc{Hash: t.Hash, At: at.UTC(), ExpiresAt: t.ExpiresAt.UTC()})
-	switch {
-	case err == nil:
-		return true, nil
-	case isDuplicate(err):
-		return false, nil
-	default:
-		return false, mapErr(err)
-	}
+	return insertFirst(ctx, s.emailTokenUses, emailTokenUseDoc{Hash: t.Hash, At: at.UTC(), ExpiresAt: t.ExpiresAt.UTC()})
 }
 
 // UnspendEmailToken deletes the token's use record.

@@ -353,12 +353,9 @@ func (s *Store) ClaimEntry(ctx context.Context, e email.Entry, now time.Time) (b
 	}
 	for gen := 1; gen <= 100; gen++ {
 		id := attemptKey(e) + "." + strconv.Itoa(gen)
-		_, err := s.outboxClaims.InsertOne(ctx, claimDoc{ID: id, At: now.UTC(), ExpiresAt: now.UTC().Add(outboxRetention)})
-		if err == nil {
-			return true, nil
-		}
-		if !isDuplicate(err) {
-			return false, mapErr(err)
+		first, err := insertFirst(ctx, s.outboxClaims, claimDoc{ID: id, At: now.UTC(), ExpiresAt: now.UTC().Add(outboxRetention)})
+		if first || err != nil {
+			return first, err
 		}
 		var c claimDoc
 		if err := decode(s.outboxClaims.FindOne(ctx, byID(id)), &c); err != nil {
@@ -376,11 +373,8 @@ func (s *Store) ClaimEntry(ctx context.Context, e email.Entry, now time.Time) (b
 
 // FinishEntry records the attempt's outcome.
 func (s *Store) FinishEntry(ctx context.Context, e email.Entry, outcome string, at time.Time) error {
-	_, err := s.outboxDone.InsertOne(ctx, outcomeDoc{ID: attemptKey(e), Outcome: outcome, At: at.UTC(), ExpiresAt: at.UTC().Add(outboxRetention)})
-	if err != nil && !isDuplicate(err) {
-		return mapErr(err)
-	}
-	return nil
+	_, err := insertFirst(ctx, s.outboxDone, outcomeDoc{ID: attemptKey(e), Outcome: outcome, At: at.UTC(), ExpiresAt: at.UTC().Add(outboxRetention)})
+	return err
 }
 
 // outboxCount returns the outbox's latest count, as the worker took it.

@@ -409,21 +409,13 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID, userID, reason str
 // insertRevocation inserts a revocation kept until the session's expiry
 // plus revocationMargin. It returns false when one was already recorded.
 func (s *Store) insertRevocation(ctx context.Context, sessionID string, uid bson.ObjectID, reason string, at, sessionExpiresAt time.Time) (bool, error) {
-	_, err := s.revocations.InsertOne(ctx, revocationDoc{
+	return insertFirst(ctx, s.revocations, revocationDoc{
 		SessionID: sessionID,
 		UserID:    uid,
 		Reason:    reason,
 		RevokedAt: at,
 		ExpiresAt: maxTime(sessionExpiresAt, at).Add(revocationMargin),
 	})
-	switch {
-	case err == nil:
-		return true, nil
-	case isDuplicate(err):
-		return false, nil
-	default:
-		return false, mapErr(err)
-	}
 }
 
 // SessionByID returns a session, or auth.ErrNotFound.

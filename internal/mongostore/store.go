@@ -203,6 +203,21 @@ func isDuplicate(err error) bool {
 	return mongo.IsDuplicateKeyError(err)
 }
 
+// insertFirst inserts doc and reports whether this insert was the first:
+// false when a document with its _id exists (the unique-insert decision
+// that the store's concurrency rests on).
+func insertFirst(ctx context.Context, c *mongo.Collection, doc any) (bool, error) {
+	_, err := c.InsertOne(ctx, doc)
+	switch {
+	case err == nil:
+		return true, nil
+	case isDuplicate(err):
+		return false, nil
+	default:
+		return false, mapErr(err)
+	}
+}
+
 // isUnavailable reports whether err means the database could not be reached
 // or did not answer in time.
 func isUnavailable(err error) bool {

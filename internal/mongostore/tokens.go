@@ -99,15 +99,7 @@ func (s *Store) WithdrawRefreshToken(ctx context.Context, t *auth.RefreshToken, 
 func (s *Store) insertUse(ctx context.Context, t *auth.RefreshToken, at time.Time, withdrawn bool) (bool, error) {
 	// The use record must outlive the token record (and the clock skew that
 	// verification tolerates), or a spent token could look unspent.
-	_, err := s.uses.InsertOne(ctx, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt.Add(useRecordMargin), Withdrawn: withdrawn})
-	switch {
-	case err == nil:
-		return true, nil
-	case isDuplicate(err):
-		return false, nil
-	default:
-		return false, mapErr(err)
-	}
+	return insertFirst(ctx, s.uses, useDoc{Hash: t.Hash, SessionID: t.SessionID, SpentAt: at, ExpiresAt: t.ExpiresAt.Add(useRecordMargin), Withdrawn: withdrawn})
 }
 
 // UnspendRefreshToken deletes the token's use record.
