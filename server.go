@@ -20,8 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"github.com/gqlauth/gqlauth/graph"
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/config"
@@ -190,7 +188,7 @@ func (m *Main) buildHandler(service *auth.Service) (http.Handler, error) {
 	}
 	routes = append(routes, web.LinkPages()...) // GET /verify-email, /reset-password, /confirm-email, /static/
 	if cfg.Playground {
-		routes = append(routes, web.Route{Pattern: "GET /{$}", Handler: playground.Handler("GraphQL playground", "/graphql")})
+		routes = append(routes, web.Route{Pattern: "GET /{$}", Handler: web.Playground("GraphQL playground", "/graphql")})
 	}
 	if cfg.MetricsAddr == "" && !cfg.Production() {
 		// In production the metrics are served only on METRICS_ADDR: they

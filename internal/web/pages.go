@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
@@ -13,7 +14,7 @@ var static embed.FS
 
 // PageCSP is the Content-Security-Policy of the pages the server serves:
 // everything from this origin, nothing inline, no framing.
-const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // linkPage is one of the pages the e-mails' links open.
@@ -62,6 +63,42 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 </html>
 `))
 
+var playgroundTemplate = template.Must(template.New("playground").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<link rel="stylesheet" href="/static/playground/vendor/graphiql.min.css">
+<link rel="stylesheet" href="/static/playground/playground.css">
+<script src="/static/playground/vendor/react.production.min.js" defer></script>
+<script src="/static/playground/vendor/react-dom.production.min.js" defer></script>
+<script src="/static/playground/vendor/graphiql.min.js" defer></script>
+<script src="/static/playground/playground.js" defer></script>
+</head>
+<body>
+<div id="graphiql" data-endpoint="{{.Endpoint}}"><div class="loading">Loading…</div></div>
+</body>
+</html>
+`))
+
+// Playground returns the GraphQL playground's page: GraphiQL and React from
+// the binary (vendored from npm with their licences), no inline script or
+// style, under the same-origin CSP, so it works on a machine that reaches
+// no CDN.
+func Playground(title, endpoint string) http.Handler {
+	var b bytes.Buffer
+	if err := playgroundTemplate.Execute(&b, struct{ Title, Endpoint string }{title, endpoint}); err != nil {
+		panic(err)
+	}
+	body := b.Bytes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pageHeaders(w.Header())
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	})
+}
+
 // pageHeaders are sent with every page and static file the server serves.
 func pageHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", PageCSP)
@@ -70,8 +107,8 @@ func pageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
-// LinkPages returns the routes of the three link pages and their static
-// files. The pages never read the token on the server: their script reads
+// LinkPages returns the routes of the three link pages and the static
+// files (theirs and the playground's). The pages never read the token on the server: their script reads
 // it from the fragment or the query, and calls the mutation when the user
 // presses the button, so that opening a link (as mail scanners do) spends
 // nothing. They answer 200 in every mode, and are not cached.
@@ -96,6 +133,10 @@ func LinkPages() Routes {
 	}
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	routes = append(routes, Route{Pattern: "GET /static/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+			http.NotFound(w, r)
+			return
+		}
 		pageHeaders(w.Header())
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(w, r)
