@@ -13,14 +13,22 @@ export const SESSIONS = gql`query Sessions { sessions { id createdAt lastUsedAt 
 export const LOGIN = gql`mutation Login($email: String!, $password: String!) {
   login(input: { email: $email, password: $password }) { accessTokenExpiresAt user { ${USER_FIELDS} } }
 }`
-export const REGISTER = gql`mutation Register($input: RegisterInput!) { register(input: $input) { id email } }`
+export const REGISTER = gql`mutation Register($input: RegisterInput!) { register(input: $input) { id email verified } }`
 export const REFRESH = gql`mutation Refresh { refresh { accessTokenExpiresAt } }`
 export const LOGOUT = gql`mutation Logout { logout }`
 export const LOGOUT_ALL = gql`mutation LogoutAll { logoutAll }`
+export const REQUEST_RESET = gql`mutation RequestPasswordReset($email: String!) { requestPasswordReset(email: $email) }`
+export const RESET = gql`mutation ResetPassword($token: String!, $newPassword: String!) { resetPassword(token: $token, newPassword: $newPassword) }`
+export const VERIFY = gql`mutation VerifyEmail($token: String!) { verifyEmail(token: $token) }`
+export const CONFIRM_EMAIL = gql`mutation ConfirmEmailChange($token: String!) { confirmEmailChange(token: $token) }`
 
 // Operations that must never trigger a refresh: a wrong password is not an
 // expired token, and refresh cannot refresh itself.
-const NO_REFRESH = new Set(['login', 'refresh', 'register'])
+const NO_REFRESH = new Set([
+  'login', 'refresh', 'register',
+  // The e-mail mutations that work signed out.
+  'requestPasswordReset', 'resetPassword', 'sendVerificationEmail', 'verifyEmail', 'confirmEmailChange',
+])
 
 function rootFields(operation) {
   return operation.query.definitions
