@@ -10,6 +10,7 @@ import (
 
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/storetest"
+	"github.com/gqlauth/gqlauth/internal/token"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
 
@@ -80,10 +81,14 @@ func TestUpgradeKeepsRefreshTokens(t *testing.T) {
 	gqltest.ExpectCode(t, c.Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
 	gqltest.ExpectOK(t, other.Do(gqltest.MeQuery, nil))
 
-	// The old records expire and are swept like the rest.
+	// The old records expire and are swept like the rest (the MAC format
+	// stores none).
 	clk.Advance(3 * time.Hour)
 	if _, err := s.records().Store.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := s.records().Count(context.Background(), storetest.RefreshTokens); err != nil || n != 0 {
+		t.Fatalf("%d refresh-token records left after their expiry and a sweep (%v)", n, err)
 	}
 }
 
@@ -105,4 +110,25 @@ func TestRollingUpgradeFormat(t *testing.T) {
 		t.Fatalf("no stored record for the JWT refresh token (%v)", err)
 	}
 	c.MustRefresh()
+	if after, _ := s.records().Count(context.Background(), storetest.RefreshTokens); after != before+1 {
+		t.Fatalf("refresh-token records %d after another refresh, want %d", after, before+1)
+	}
+
+	// A MAC-format token (issued by an instance already switched to it)
+	// is still taken, and answered in the earlier format.
+	claims := gqltest.JWTPart(t, c.Cookie(web.CookieRefresh), 1)
+	now := s.Now()
+	mac, err := s.tokens.SignRefresh(token.Claims{
+		Subject: claims["sub"].(string), SessionID: claims["sid"].(string),
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), SessionExpiresAt: now.Add(24 * time.Hour),
+	})
+	if err != nil || !strings.HasPrefix(mac, "rt2.") {
+		t.Fatalf("signing a MAC token: %q %v", mac, err)
+	}
+	m := s.client()
+	m.SetCookie(web.CookieRefresh, mac)
+	m.MustRefresh()
+	if tok := m.Cookie(web.CookieRefresh); strings.HasPrefix(tok, "rt2.") {
+		t.Fatalf("REFRESH_TOKEN_FORMAT=jwt answered a MAC token %.20q…", tok)
+	}
 }
