@@ -212,6 +212,9 @@ func TestEmailSurvivesSMTPOutage(t *testing.T) {
 	if n := len(smtp.Messages()); n != 0 {
 		t.Fatalf("%d delivered while down", n)
 	}
+	if resp, _ := get(t, s.base+"/readyz", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("readiness %d while SMTP is down: it must not depend on SMTP", resp.StatusCode)
+	}
 	smtp.Restart(t)
 	smtp.Wait(t, 1, 30*time.Second)
 	time.Sleep(2 * time.Second)
