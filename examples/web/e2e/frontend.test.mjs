@@ -101,8 +101,27 @@ test('two tabs refreshing at the same moment both stay signed in', async () => {
   await waitForExpiry()
   const opsA = recordOperations(first)
   const opsB = recordOperations(second)
+  // "At the same moment" is made certain rather than left to timing: the
+  // first Refresh is held until the other tab sends its own, so both spend
+  // the same refresh token (otherwise the second tab may start after the
+  // first has refreshed, find fresh cookies and need no refresh at all).
+  const held = []
+  let releaseAll
+  const bothSent = new Promise((res) => { releaseAll = res })
+  const deadline = setTimeout(() => releaseAll(), 10_000)
+  await context.route((url) => url.pathname.endsWith('/graphql'), async (route) => {
+    const req = route.request()
+    if (req.method() !== 'POST' || !/mutation\s+Refresh\b/.test(req.postDataJSON()?.query ?? '')) return route.continue()
+    held.push(req)
+    if (held.length >= 2) releaseAll()
+    await bothSent
+    return route.continue()
+  })
   await Promise.all([first.getByTestId('reload').click(), second.getByTestId('reload').click()])
   await Promise.all([first.getByText('Welcome, Ann.').waitFor(), second.getByText('Welcome, Ann.').waitFor()])
+  clearTimeout(deadline)
+  await context.unrouteAll()
+  assert.equal(held.length, 2, `two refreshes in flight at once: ${opsA} / ${opsB}`)
   assert.ok(opsA.includes('Refresh') && opsB.includes('Refresh'), `each tab refreshed: ${opsA} / ${opsB}`)
   // Both keep working afterwards.
   for (const page of [first, second]) {
