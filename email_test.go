@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -62,6 +63,23 @@ func linkIn(t *testing.T, m smtptest.Message) (path, tok string) {
 	return text[1], text[2]
 }
 
+// notStored fails when a document of the database holds tok: tokens are
+// stored only as hashes, and the outbox keeps each link sealed.
+func (s *testServer) notStored(t *testing.T, tok string) {
+	t.Helper()
+	docs, err := s.records().Export(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for coll, list := range docs {
+		for _, d := range list {
+			if bytes.Contains(d, []byte(tok)) {
+				t.Fatalf("the token is stored in clear in %s: %s", coll, d)
+			}
+		}
+	}
+}
+
 func lastTo(t *testing.T, msgs []smtptest.Message, to string) smtptest.Message {
 	t.Helper()
 	for i := len(msgs) - 1; i >= 0; i-- {
@@ -111,6 +129,7 @@ func TestEmailFlowsOverSMTP(t *testing.T) {
 		if path != "/verify-email" {
 			t.Fatalf("link path %s", path)
 		}
+		s.notStored(t, tok)
 		// Opening the link (a mail scanner) spends nothing.
 		if resp, err := http.Get(s.base + path + "?token=" + tok); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET of the link's page: %v %v", resp, err)
@@ -172,6 +191,7 @@ func TestEmailFlowsOverSMTP(t *testing.T) {
 		if path != "/confirm-email" {
 			t.Fatalf("link path %s", path)
 		}
+		s.notStored(t, tok)
 		gqltest.ExpectOK(t, c.Do(confirmChangeMut, map[string]any{"t": tok}))
 		var u gqltest.User
 		c.Do(gqltest.MeQuery, nil).Decode(t, "me", &u)
@@ -221,6 +241,9 @@ func TestEmailSurvivesSMTPOutage(t *testing.T) {
 	if n := len(smtp.Messages()); n != 1 {
 		t.Fatalf("%d e-mails delivered, want 1", n)
 	}
+	// The retries kept the prepared link in the outbox: sealed.
+	_, tok := linkIn(t, smtp.Messages()[0])
+	s.notStored(t, tok)
 	metrics := getBody(t, s.base+"/metrics")
 	if !regexp.MustCompile(`gqlauth_emails_total\{outcome="retried"\} [1-9]`).MatchString(metrics) ||
 		!regexp.MustCompile(`gqlauth_emails_total\{outcome="sent"\} 1`).MatchString(metrics) {

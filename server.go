@@ -141,11 +141,15 @@ func (m *Main) startMail() (err error) {
 	if e.Mailbox() && m.Config.Production() {
 		m.Logger.Warn("EMAIL_HOST is not set: e-mails are written to the development mailbox and delivered to nobody", "dir", filepath.Join(m.Config.DataDir, "mail"))
 	}
+	keys, err := m.tokens.DeriveKeys(email.LinkKeyInfo)
+	if err != nil {
+		return err
+	}
 	m.mail, err = email.New(email.Options{
 		SMTP: email.SMTPConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: e.Password, TLS: e.TLS, CAFile: e.CAFile},
 		From: e.From, TemplatesDir: e.TemplatesDir, MailboxDir: filepath.Join(m.Config.DataDir, "mail"),
 		LogLinks: !m.Config.Production(), LinkBase: e.LinkBase, OwnBase: m.Config.LocalURL(),
-		Store: m.store, Observer: m.metrics, Log: m.Logger, Now: m.Now,
+		Store: m.store, LinkKeys: keys, Observer: m.metrics, Log: m.Logger, Now: m.Now,
 	})
 	return err
 }

@@ -75,7 +75,8 @@ type Env struct {
 	Events *Events
 	// Mail queues the service's e-mails in the store's outbox (no worker
 	// delivers them: Queued reads them).
-	Mail *email.Queue
+	Mail   *email.Queue
+	Sealer *email.Sealer
 
 	mu       sync.Mutex
 	prepared map[string]*email.Entry
@@ -97,6 +98,9 @@ func (e *Env) Queued(tb testing.TB) []email.Entry {
 	}
 	var out []email.Entry
 	for _, x := range entries {
+		if x.Message, err = e.Sealer.Open(x.Message); err != nil {
+			tb.Fatalf("an e-mail in the outbox: %v", err)
+		}
 		if x.Deferred {
 			p, seen := e.prepared[x.Key]
 			if !seen {
@@ -171,7 +175,14 @@ func New(tb testing.TB, o Options) *Env {
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
-	e.Mail = &email.Queue{Store: e.Store, Now: e.Clock.Now}
+	keys, err := e.Tokens.DeriveKeys(email.LinkKeyInfo)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if e.Sealer, err = email.NewSealer(keys); err != nil {
+		tb.Fatal(err)
+	}
+	e.Mail = &email.Queue{Store: e.Store, Sealer: e.Sealer, Now: e.Clock.Now}
 	e.Service, err = auth.New(auth.Deps{
 		Users: store, Sessions: store, RefreshTokens: store, Attempts: store,
 		EmailTokens: store, Accounts: store, Mailer: e.Mail,

@@ -44,9 +44,9 @@ func (k Kind) Path() string {
 	return ""
 }
 
-// Message is one e-mail as the outbox keeps it: who it is for and what the
-// templates need. Link holds a token in clear (that is what is sent), so a
-// Message is never logged whole.
+// Message is one e-mail: who it is for and what the templates need. Link
+// holds a token in clear (that is what is sent), so a Message is never
+// logged whole, and the outbox keeps its link sealed (Sealer).
 type Message struct {
 	// ID identifies the e-mail across retries (its Message-ID header).
 	ID   string
@@ -58,7 +58,8 @@ type Message struct {
 	// is changing to (change of address only).
 	Email    string
 	NewEmail string
-	// Link is the full link, token included ("" for the notice).
+	// Link is the full link, token included ("" for the notice); in the
+	// outbox, sealed.
 	Link string
 	// ExpiresIn is how long the link stays valid, for the text.
 	ExpiresIn time.Duration

@@ -93,8 +93,10 @@ type Observer interface {
 
 // Worker delivers the outbox in the background.
 type Worker struct {
-	Store    OutboxStore
-	Sender   Sender
+	Store  OutboxStore
+	Sender Sender
+	// Sealer opens the links of the entries, and seals those of retries.
+	Sealer   *Sealer
 	Log      *slog.Logger
 	Observer Observer
 	// Now is the clock; nil means time.Now.
@@ -193,28 +195,31 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 	// an interrupted send would only be made again.
 	sctx := context.WithoutCancel(ctx)
 	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
-	var err error
-	if e.Deferred {
+	m, err := w.Sealer.Open(e.Message)
+	if err != nil {
+		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "unreadable", "err", err.Error())...)
+		w.finish(ctx, e, OutcomeDropped, "unreadable", w.Now(), attrs)
+		return
+	}
+	if m.Deferred {
 		if w.Prepare == nil {
 			err = errors.New("no preparer for a deferred e-mail")
 		} else {
-			m, ok, perr := w.Prepare(sctx, e.Message, e.FirstQueuedAt)
+			p, ok, perr := w.Prepare(sctx, m, e.FirstQueuedAt)
 			switch {
 			case perr != nil:
 				err = fmt.Errorf("preparing: %w", perr)
 			case !ok:
-				if ferr := w.Store.FinishEntry(sctx, e, OutcomeSkipped, w.Now()); ferr != nil {
-					w.Log.WarnContext(ctx, "recording an e-mail's outcome failed", append(attrs, "err", ferr.Error())...)
-				}
+				w.finish(ctx, e, OutcomeSkipped, "", w.Now(), attrs)
 				return
 			default:
 				// The retries, if any, carry the prepared message: one link.
-				e.Message = m
+				m = p
 			}
 		}
 	}
 	if err == nil {
-		err = w.Sender.Send(sctx, e.Message)
+		err = w.Sender.Send(sctx, m)
 	}
 	now := w.Now()
 	outcome, reason := OutcomeSent, ""
@@ -231,7 +236,11 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 		next.Key = ""
 		next.Attempt++
 		next.Due = now.Add(Backoff(e.Attempt))
-		switch qerr := w.Store.Enqueue(sctx, next); {
+		var qerr error
+		if next.Message, qerr = w.Sealer.Seal(m); qerr == nil {
+			qerr = w.Store.Enqueue(sctx, next)
+		}
+		switch {
 		case errors.Is(qerr, ErrOutboxFull):
 			outcome, reason = OutcomeDropped, "outbox_full"
 		case qerr != nil:
@@ -245,8 +254,13 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 	if outcome == OutcomeDropped {
 		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", reason, "err", err.Error())...)
 	}
-	if ferr := w.Store.FinishEntry(sctx, e, outcome, now); ferr != nil {
-		w.Log.WarnContext(ctx, "recording an e-mail's outcome failed", append(attrs, "err", ferr.Error())...)
+	w.finish(ctx, e, outcome, reason, now, attrs)
+}
+
+// finish records the attempt's outcome and counts it.
+func (w *Worker) finish(ctx context.Context, e Entry, outcome, reason string, at time.Time, attrs []any) {
+	if err := w.Store.FinishEntry(context.WithoutCancel(ctx), e, outcome, at); err != nil {
+		w.Log.WarnContext(ctx, "recording an e-mail's outcome failed", append(attrs, "err", err.Error())...)
 	}
 	if w.Observer == nil {
 		return
@@ -256,7 +270,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 		w.Observer.EmailSent()
 	case OutcomeRetried:
 		w.Observer.EmailRetried()
-	default:
+	case OutcomeDropped:
 		w.Observer.EmailDropped(reason)
 	}
 }
@@ -265,7 +279,9 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 // outbox, due at once, and wakes this process's worker. The outbox being
 // full drops the e-mail (logged and counted); nothing waits for SMTP.
 type Queue struct {
-	Store    OutboxStore
+	Store OutboxStore
+	// Sealer seals each link before it is stored.
+	Sealer   *Sealer
 	Worker   *Worker // may be nil
 	Observer Observer
 	Log      *slog.Logger
@@ -282,10 +298,17 @@ func (q *Queue) Queue(ctx context.Context, m Message) error {
 		m.ID = NewID()
 	}
 	t := now().UTC()
-	err := q.Store.Enqueue(ctx, Entry{Message: m, Attempt: 1, FirstQueuedAt: t, Due: t})
+	m, err := q.Sealer.Seal(m)
+	if err == nil {
+		err = q.Store.Enqueue(ctx, Entry{Message: m, Attempt: 1, FirstQueuedAt: t, Due: t})
+	}
 	if err != nil {
 		if q.Observer != nil {
-			q.Observer.EmailDropped("not_queued")
+			reason := "not_queued"
+			if errors.Is(err, ErrOutboxFull) {
+				reason = "outbox_full"
+			}
+			q.Observer.EmailDropped(reason)
 		}
 		return err
 	}

@@ -21,7 +21,10 @@ type Options struct {
 	LogLinks          bool
 	LinkBase, OwnBase string
 
-	Store    OutboxStore
+	Store OutboxStore
+	// LinkKeys seal the links the outbox keeps (the first seals, all
+	// open): token.Manager.DeriveKeys(LinkKeyInfo).
+	LinkKeys [][]byte
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -38,6 +41,10 @@ type Service struct {
 
 // New loads the templates and picks the sender; Run starts the worker.
 func New(o Options) (*Service, error) {
+	sealer, err := NewSealer(o.LinkKeys)
+	if err != nil {
+		return nil, err
+	}
 	t, err := LoadTemplates(o.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -52,8 +59,9 @@ func New(o Options) (*Service, error) {
 	} else if sender, err = NewSMTP(o.SMTP, o.From, t); err != nil {
 		return nil, err
 	}
-	w := NewWorker(Worker{Store: o.Store, Sender: sender, Log: o.Log, Observer: o.Observer, Now: o.Now})
-	return &Service{queue: &Queue{Store: o.Store, Worker: w, Observer: o.Observer, Log: o.Log, Now: o.Now}, worker: w, stop: func() {}}, nil
+	w := NewWorker(Worker{Store: o.Store, Sender: sender, Sealer: sealer, Log: o.Log, Observer: o.Observer, Now: o.Now})
+	q := &Queue{Store: o.Store, Sealer: sealer, Worker: w, Observer: o.Observer, Log: o.Log, Now: o.Now}
+	return &Service{queue: q, worker: w, stop: func() {}}, nil
 }
 
 // Run starts the worker, with prepare completing deferred messages

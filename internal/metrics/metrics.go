@@ -69,7 +69,7 @@ func New(hashing Hashing) *Metrics {
 		}, []string{"outcome"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gqlauth_emails_dropped_total",
-			Help: "Account e-mails given up: refused (SMTP 5xx), failed_24h, outbox_full, not_queued (the outbox could not be written).",
+			Help: "Account e-mails given up: refused (SMTP 5xx), failed_24h, outbox_full, not_queued (the outbox could not be written), unreadable (its sealed link opens under no key held).",
 		}, []string{"reason"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gqlauth_email_outbox_pending",
@@ -104,7 +104,7 @@ func New(hashing Hashing) *Metrics {
 	for _, k := range []string{"queued", "sent", "retried"} {
 		m.emails.WithLabelValues(k)
 	}
-	for _, k := range []string{"refused", "failed_24h", "outbox_full", "not_queued"} {
+	for _, k := range []string{"refused", "failed_24h", "outbox_full", "not_queued", "unreadable"} {
 		m.dropped.WithLabelValues(k)
 	}
 	return m

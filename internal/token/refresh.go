@@ -55,20 +55,47 @@ type macKey struct {
 	key []byte
 }
 
-// deriveMACKey derives the refresh-token MAC key from a private key (HKDF
-// over its PKCS #8 encoding): every instance with the same signing key
-// derives the same MAC key, and nobody without the private key can.
+// deriveMACKey derives the refresh-token MAC key from a private key: every
+// instance with the same signing key derives the same MAC key, and nobody
+// without the private key can.
 func deriveMACKey(priv crypto.Signer) (macKey, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return macKey{}, fmt.Errorf("deriving the refresh-token key: %w", err)
-	}
-	key, err := hkdf.Key(sha256.New, der, nil, macInfo, 32)
+	key, err := deriveKey(priv, macInfo)
 	if err != nil {
 		return macKey{}, fmt.Errorf("deriving the refresh-token key: %w", err)
 	}
 	id := sha256.Sum256(append([]byte("key id\x00"), key...))
 	return macKey{id: b64(id[:6]), key: key}, nil
+}
+
+// deriveKey derives a 256-bit key for one purpose (info) from a private
+// key: HKDF-SHA256 over its PKCS #8 encoding.
+func deriveKey(priv crypto.Signer, info string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return hkdf.Key(sha256.New, der, nil, info, 32)
+}
+
+// DeriveKeys returns a 256-bit key for a purpose of the caller's, derived
+// from the signing key (info names the purpose and gives each its own key),
+// followed by the same derived from each previous private key
+// (JWT_PREVIOUS_PRIVATE_KEYS): what was sealed before a rotation that kept
+// the old private key can still be opened. The first key is the one to
+// seal with.
+func (m *Manager) DeriveKeys(info string) ([][]byte, error) {
+	if !strings.HasPrefix(info, "gqlauth ") || info == macInfo {
+		return nil, fmt.Errorf("key purpose %q: must begin with \"gqlauth \" and be the caller's own", info)
+	}
+	var keys [][]byte
+	for _, k := range m.privates {
+		key, err := deriveKey(k.Private, info)
+		if err != nil {
+			return nil, fmt.Errorf("deriving a key for %s: %w", info, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 func (k macKey) mac(msg string) []byte {

@@ -123,3 +123,30 @@ func TestMACRefreshAcrossRotation(t *testing.T) {
 		t.Fatalf("accepted with only the old public key: %v", err)
 	}
 }
+
+// TestDeriveKeys: a key per purpose, the same on every instance with the
+// signing key, then one per kept previous private key; the refresh-token
+// MAC key is nobody else's.
+func TestDeriveKeys(t *testing.T) {
+	oldKey, cur := newKey(t, token.EdDSA), newKey(t, token.EdDSA)
+	publicOnly := &token.Key{ID: "pub", Alg: token.EdDSA, Public: newKey(t, token.EdDSA).Public}
+	m, err := token.NewManager(issuer, cur, []*token.Key{oldKey, publicOnly}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := m.DeriveKeys("gqlauth test purpose")
+	if err != nil || len(keys) != 2 || len(keys[0]) != 32 || string(keys[0]) == string(keys[1]) {
+		t.Fatalf("DeriveKeys = %d keys, %v", len(keys), err)
+	}
+	twin, _ := newManager(t, cur, nil).DeriveKeys("gqlauth test purpose")
+	formerly, _ := newManager(t, oldKey, nil).DeriveKeys("gqlauth test purpose")
+	other, _ := m.DeriveKeys("gqlauth another purpose")
+	if string(twin[0]) != string(keys[0]) || string(formerly[0]) != string(keys[1]) || string(other[0]) == string(keys[0]) {
+		t.Fatal("keys differ between instances, or are shared between purposes")
+	}
+	for _, info := range []string{"gqlauth refresh token MAC v2", "test purpose", ""} {
+		if _, err := m.DeriveKeys(info); err == nil {
+			t.Errorf("DeriveKeys(%q) accepted", info)
+		}
+	}
+}

@@ -82,6 +82,9 @@ type Manager struct {
 
 	macKey  macKey            // refresh tokens are MAC'd with it
 	macKeys map[string]macKey // and verified with it or a previous private key's
+	// privates: the signing key, then the previous keys with a private
+	// part (DeriveKeys).
+	privates []*Key
 }
 
 // verified remembers tokens whose signature and header checked out, so that
@@ -170,10 +173,12 @@ func NewManager(issuer string, signing *Key, previous []*Key, now func() time.Ti
 		return nil, err
 	}
 	m.macKeys = map[string]macKey{m.macKey.id: m.macKey}
+	m.privates = []*Key{signing}
 	for _, k := range previous {
-		if k.Private == nil {
+		if k.Private == nil || k.ID == signing.ID {
 			continue
 		}
+		m.privates = append(m.privates, k)
 		old, err := deriveMACKey(k.Private)
 		if err != nil {
 			return nil, err
