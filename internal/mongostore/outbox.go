@@ -110,6 +110,20 @@ type outboxState struct {
 	nextK    map[int64]int
 	cursor   int64
 	sinceCnt int
+	// countAt is the time of the count sinceCnt adds to: a newer count, by
+	// any instance, includes what this one queued before it.
+	countAt time.Time
+}
+
+// sinceCount returns how many e-mails this process queued since the count
+// m, forgetting those queued before it.
+func (o *outboxState) sinceCount(m markDoc) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if m.At.After(o.countAt) {
+		o.countAt, o.sinceCnt = m.At, 0
+	}
+	return o.sinceCnt
 }
 
 func bucketOf(t time.Time) int64 { return t.Unix() / int64(outboxBucket/time.Second) }
@@ -131,10 +145,7 @@ func (s *Store) Enqueue(ctx context.Context, e email.Entry) error {
 		if err != nil {
 			return err
 		}
-		s.outboxMem.mu.Lock()
-		pending += s.outboxMem.sinceCnt
-		s.outboxMem.mu.Unlock()
-		if pending >= email.MaxPending {
+		if pending >= s.outboxMax {
 			return email.ErrOutboxFull
 		}
 	}
@@ -377,14 +388,15 @@ func (s *Store) FinishEntry(ctx context.Context, e email.Entry, outcome string, 
 	return err
 }
 
-// outboxCount returns the outbox's latest count, as the worker took it.
+// outboxCount returns the outbox's latest count, as a worker took it, with
+// what this process queued since.
 func (s *Store) outboxCount(ctx context.Context) (int, error) {
 	var m markDoc
 	err := decode(s.outboxMarks.FindOne(ctx, byID(markState)), &m)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, mapErr(err)
 	}
-	return m.Pending, mapErr(err)
+	return m.Pending + s.outboxMem.sinceCount(m), nil
 }
 
 // OutboxStats returns the outbox's latest count. The count is taken by
@@ -398,6 +410,7 @@ func (s *Store) OutboxStats(ctx context.Context, now time.Time) (int, time.Durat
 		return 0, 0, mapErr(err)
 	}
 	if err == nil && now.Sub(m.At) < outboxCountEvery {
+		s.outboxMem.sinceCount(m)
 		return m.Pending, m.Oldest, nil
 	}
 	from, err := s.startCursor(ctx, now)
@@ -417,10 +430,8 @@ func (s *Store) OutboxStats(ctx context.Context, now time.Time) (int, time.Durat
 	if err != nil {
 		return 0, 0, err
 	}
-	s.outboxMem.mu.Lock()
-	s.outboxMem.sinceCnt = 0
-	s.outboxMem.mu.Unlock()
 	m = markDoc{ID: markState, Pending: pending, Oldest: oldest, At: now.UTC()}
+	s.outboxMem.sinceCount(m)
 	if _, err := s.outboxMarks.ReplaceOne(ctx, byID(markState), m, options.Replace().SetUpsert(true)); err != nil && !isDuplicate(err) {
 		s.log.DebugContext(ctx, "outbox count not saved", "err", err.Error())
 	}

@@ -43,6 +43,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/email"
 )
 
 // Collection names: the schema that this package and its test helper
@@ -86,7 +87,9 @@ type Store struct {
 	now    func() time.Time
 	// perUser is the per-user cap of live sessions.
 	perUser int
-	timeout time.Duration
+	// outboxMax bounds the outbox's waiting e-mails.
+	outboxMax int
+	timeout   time.Duration
 
 	prepareHook func(context.Context) error
 	touches     touches
@@ -116,6 +119,9 @@ type Options struct {
 	// SessionsPerUser caps a user's live sessions (the oldest are revoked
 	// first); 0 means auth.MaxSessionsPerUser.
 	SessionsPerUser int
+	// OutboxMax bounds the e-mails waiting in the outbox; 0 means
+	// email.MaxPending.
+	OutboxMax int
 	// Prepare, when set, runs once the schema exists, before the store is
 	// ready (Connect): the embedded database's _id index fix.
 	Prepare func(context.Context) error
@@ -135,6 +141,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.SessionsPerUser <= 0 {
 		o.SessionsPerUser = auth.MaxSessionsPerUser
+	}
+	if o.OutboxMax <= 0 {
+		o.OutboxMax = email.MaxPending
 	}
 	opts := options.Client().
 		ApplyURI(o.URI).
@@ -160,6 +169,7 @@ func Open(o Options) (*Store, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		perUser:      o.SessionsPerUser,
+		outboxMax:    o.OutboxMax,
 		users:        db.Collection(CollUsers),
 		emails:       db.Collection(CollUserEmails),
 		sessions:     db.Collection(CollSessions),
