@@ -80,14 +80,44 @@ func TestSMTPModes(t *testing.T) {
 	}
 }
 
-// TestStartTLSRequired: EMAIL_TLS=starttls does not fall back to clear
-// text against a server that offers no STARTTLS... nor does it trust a
-// plain listener on the implicit-TLS port.
+// TestTLSRequired: EMAIL_TLS=starttls does not fall back to clear text
+// against a server that offers no STARTTLS (nor send the credentials), and
+// does not take an implicit-TLS port for one; EMAIL_TLS=none sends in clear
+// only when asked.
 func TestTLSRequired(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{Implicit: true})
-	s, _ := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: srv.Port, TLS: "starttls", CAFile: srv.CAFile, Timeout: 2 * time.Second}, "no-reply@acme.example", templates(t, ""))
-	if err := s.Send(context.Background(), message()); err == nil {
-		t.Fatal("sent in clear text to a server that did not speak STARTTLS")
+	ctx := context.Background()
+	plain := smtptest.Start(t, smtptest.Options{Plain: true})
+	implicit := smtptest.Start(t, smtptest.Options{Implicit: true})
+	for name, c := range map[string]struct {
+		srv  *smtptest.Server
+		user string
+	}{
+		"no STARTTLS offered":            {plain, ""},
+		"no STARTTLS offered, with AUTH": {plain, smtptest.Username},
+		"implicit-TLS port, with AUTH":   {implicit, smtptest.Username},
+	} {
+		srv := c.srv
+		s, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: srv.Port, Username: c.user, Password: smtptest.Password,
+			TLS: "starttls", CAFile: srv.CAFile, Timeout: 2 * time.Second}, "no-reply@acme.example", templates(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(ctx, message()); err == nil {
+			t.Fatalf("%s: %v, want a failed send", name, err)
+		}
+		if n, a := len(srv.Messages()), srv.Auths(); n != 0 || a != 0 {
+			t.Fatalf("%s: %d delivered, %d AUTH: sent without TLS", name, n, a)
+		}
+	}
+	s, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: plain.Port, TLS: "none", Timeout: 2 * time.Second}, "no-reply@acme.example", templates(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(ctx, message()); err != nil {
+		t.Fatalf("EMAIL_TLS=none: %v", err)
+	}
+	if m := plain.Wait(t, 1, 5*time.Second)[0]; m.TLS || m.Type != "multipart/alternative" {
+		t.Fatalf("EMAIL_TLS=none: TLS %v, type %s", m.TLS, m.Type)
 	}
 }
 

@@ -62,6 +62,7 @@ type Server struct {
 
 	tls         *tls.Config
 	implicit    bool
+	plain       bool
 	requireAuth bool
 
 	mu       sync.Mutex
@@ -70,6 +71,7 @@ type Server struct {
 	messages []Message
 	refuse   *smtp.SMTPError
 	arrived  chan struct{}
+	auths    int
 }
 
 // Options choose the server's TLS and AUTH.
@@ -77,6 +79,9 @@ type Options struct {
 	// Implicit makes it speak TLS from the first byte (EMAIL_TLS=tls);
 	// otherwise it offers STARTTLS.
 	Implicit bool
+	// Plain offers no TLS at all (EMAIL_TLS=none), and takes AUTH in
+	// clear: what a client that must not fall back has to refuse.
+	Plain bool
 	// RequireAuth refuses MAIL FROM before AUTH.
 	RequireAuth bool
 }
@@ -84,7 +89,7 @@ type Options struct {
 // Start starts the server on a loopback port; it stops when the test ends.
 func Start(tb testing.TB, o Options) *Server {
 	tb.Helper()
-	s := &Server{implicit: o.Implicit, requireAuth: o.RequireAuth, arrived: make(chan struct{}, 1000)}
+	s := &Server{implicit: o.Implicit, plain: o.Plain, requireAuth: o.RequireAuth, arrived: make(chan struct{}, 1000)}
 	var err error
 	s.tls, s.CAFile, err = testCA(tb.TempDir())
 	if err != nil {
@@ -106,7 +111,11 @@ func (s *Server) serve(ln net.Listener) {
 		return &session{s: s, tls: isTLS || s.implicit}, nil
 	}))
 	srv.Domain = "localhost"
-	srv.TLSConfig = s.tls
+	if s.plain {
+		srv.AllowInsecureAuth = true
+	} else {
+		srv.TLSConfig = s.tls
+	}
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.MaxMessageBytes = 1 << 20
 	srv.ErrorLog = nopLogger{}
@@ -167,6 +176,14 @@ func (s *Server) Refuse(code int) {
 	s.refuse = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: "refused by the test"}
 }
 
+// Auths counts the AUTH commands received (credentials offered), accepted
+// or not.
+func (s *Server) Auths() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.auths
+}
+
 // Messages returns what was delivered so far.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -201,6 +218,9 @@ type session struct {
 func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (x *session) Auth(mech string) (sasl.Server, error) {
+	x.s.mu.Lock()
+	x.s.auths++
+	x.s.mu.Unlock()
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != Username || password != Password {
 			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
