@@ -193,8 +193,10 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 // TestLoginEqualTime: an unknown e-mail costs a bcrypt compare at the
-// configured cost, like a wrong password (a generous bound: the failure it
-// guards against is a hundredfold difference).
+// configured cost, like a wrong password (a generous bound, a factor of 5:
+// the failure it guards against is a difference of fifty times and more,
+// and the hashes run at low priority, so a busy machine, other test
+// packages included, can slow a few of them by several times).
 func TestLoginEqualTime(t *testing.T) {
 	env := authtest.New(t, authtest.Options{Hashing: [3]int{10, 2, 16}, Config: func(c *auth.Config) { c.LoginThrottle = auth.DefaultLoginThrottle(0) }})
 	env.SignedIn(t, "timing@example.com")
@@ -211,7 +213,7 @@ func TestLoginEqualTime(t *testing.T) {
 	}
 	known, unknown := median("timing@example.com"), median("nobody-timing@example.com")
 	t.Logf("median login: known e-mail %v, unknown %v", known, unknown)
-	if unknown < known/2 || known < unknown/2 {
+	if unknown < known/5 || known < unknown/5 {
 		t.Fatalf("known %v vs unknown %v: an unknown e-mail must cost a compare too", known, unknown)
 	}
 }
