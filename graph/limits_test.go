@@ -14,8 +14,9 @@ import (
 	"github.com/gqlauth/gqlauth/internal/web"
 )
 
-// TestIPLimit covers the per-IP limit on login, register, refresh and
-// changePassword, and X-Forwarded-For only from trusted proxies.
+// TestIPLimit covers the per-IP limit on login, register, refresh,
+// changePassword and the e-mail mutations, and X-Forwarded-For only from
+// trusted proxies.
 func TestIPLimit(t *testing.T) {
 	t.Run("LimitsSignInsNotMe", func(t *testing.T) {
 		s := newTestServer(t, authtest.Options{}, func(o *Options) { o.RateLimiter = web.NewRateLimiter(3, nil) })
@@ -32,6 +33,18 @@ func TestIPLimit(t *testing.T) {
 		gqltest.ExpectCode(t, c.Do(gqltest.RegisterMutation, gqltest.RegisterInput("ip2@example.com")), "RATE_LIMITED")
 		gqltest.ExpectCode(t, c.Do(gqltest.RefreshMutation, nil), "RATE_LIMITED")
 		gqltest.ExpectCode(t, c.Do(gqltest.ChangePasswordMutation, map[string]any{"c": gqltest.Password, "n": gqltest.NewPassword}), "RATE_LIMITED")
+		// The e-mail mutations too: each would write a limit record, a
+		// token or an e-mail.
+		for _, q := range []string{
+			`mutation { sendVerificationEmail(email: "ip@example.com") }`,
+			`mutation { verifyEmail(token: "x") }`,
+			`mutation { requestPasswordReset(email: "ip@example.com") }`,
+			`mutation { resetPassword(token: "x", newPassword: "a new password of length") }`,
+			`mutation { requestEmailChange(newEmail: "ip3@example.com", currentPassword: "` + gqltest.Password + `") }`,
+			`mutation { confirmEmailChange(token: "x") }`,
+		} {
+			gqltest.ExpectCode(t, c.Do(q, nil), "RATE_LIMITED")
+		}
 		if after := s.env.DB.Snapshot(t); len(after) != len(before) || !mapsEqual(before, after) {
 			t.Fatalf("limited requests wrote: %v -> %v", before, after)
 		}

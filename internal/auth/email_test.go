@@ -351,3 +351,51 @@ func TestConcurrentUserUpdatesAllLand(t *testing.T) {
 		t.Fatalf("password generation %d after 20 concurrent increments", got.PasswordGen)
 	}
 }
+
+// TestLinksExpire: a verification link is good for VerifyTTL and a
+// change-of-address link for ResetTTL, counted from the request, and
+// refused after, unspent (a new request gives a working one).
+func TestLinksExpire(t *testing.T) {
+	f := authtest.New(t, authtest.Options{Config: func(c *auth.Config) { c.Email.VerificationRequired = true }})
+	ctx := context.Background()
+	for _, addr := range []string{"late@example.com", "intime@example.com"} {
+		in := auth.RegisterInput{Name: "L", Email: addr, Password: authtest.Password, PasswordConfirm: authtest.Password}
+		if _, err := f.Service.Register(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late, inTime := tokenOf(t, f, email.KindVerify, "late@example.com"), tokenOf(t, f, email.KindVerify, "intime@example.com")
+	f.Clock.Advance(24*time.Hour - time.Second)
+	if err := f.Service.VerifyEmail(ctx, inTime); err != nil {
+		t.Fatalf("a verification link a second before it expires: %v", err)
+	}
+	f.Clock.Advance(2 * time.Second)
+	wantCode(t, f.Service.VerifyEmail(ctx, late), auth.CodeBadUserInput, "token")
+	if err := f.Service.SendVerificationEmail(ctx, "late@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Service.VerifyEmail(ctx, tokenOf(t, f, email.KindVerify, "late@example.com")); err != nil {
+		t.Fatalf("a new verification link: %v", err)
+	}
+
+	_, tokens, err := f.Service.Login(ctx, "intime@example.com", authtest.Password, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := f.Service.Authenticate(ctx, tokens.Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Service.RequestEmailChange(ctx, id, "moved@example.com", authtest.Password); err != nil {
+		t.Fatal(err)
+	}
+	change := tokenOf(t, f, email.KindChangeConfirm, "moved@example.com")
+	f.Clock.Advance(time.Hour + time.Second)
+	wantCode(t, f.Service.ConfirmEmailChange(ctx, change), auth.CodeBadUserInput, "token")
+	if err := f.Service.RequestEmailChange(ctx, id, "moved@example.com", authtest.Password); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Service.ConfirmEmailChange(ctx, tokenOf(t, f, email.KindChangeConfirm, "moved@example.com")); err != nil {
+		t.Fatalf("a new change-of-address link: %v", err)
+	}
+}
