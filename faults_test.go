@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/storetest"
@@ -199,7 +200,7 @@ func TestDatabaseOutageUnderLoad(t *testing.T) {
 // expired sessions, revocation records, spent and issued refresh-token
 // records and login-attempt records are deleted; live ones stay.
 func TestSweepRemovesExpired(t *testing.T) {
-	clk := &clock{}
+	clk := &authtest.Clock{}
 	s := startServer(t, serverOptions{clock: clk, env: map[string]string{
 		"SESSION_MAX_LIFETIME": "2m", "REFRESH_TOKEN_EXPIRES_IN": "2m", "ACCESS_TOKEN_EXPIRES_IN": "1m", "RATE_LIMIT_IP_PER_MINUTE": "0",
 	}})

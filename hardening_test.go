@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
@@ -195,7 +196,7 @@ func TestProductionDefaults(t *testing.T) {
 // stays revoked after the sweep, while its refresh token still verifies.
 func TestRevocationOutlivesLoweredLifetime(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{}
+	clk := &authtest.Clock{}
 	env := map[string]string{"DATA_DIR": dir, "REFRESH_TOKEN_EXPIRES_IN": "24h"}
 	first := startServer(t, serverOptions{clock: clk, env: env})
 	c, _ := first.signedIn(gqltest.UniqueEmail(t, "lifetime"))

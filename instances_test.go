@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 )
 
 // startPair starts one FerretDB listener and two server instances that share
 // it through DATABASE_URL, as two replicas behind a load balancer would.
-func startPair(t *testing.T, clk *clock) (a, b *testServer) {
+func startPair(t *testing.T, clk *authtest.Clock) (a, b *testServer) {
 	t.Helper()
 	// A TCP listener, as between hosts.
 	db, err := embedded.Start(embedded.Options{Dir: t.TempDir(), Addr: "127.0.0.1:0"})
@@ -33,7 +34,7 @@ func startPair(t *testing.T, clk *clock) (a, b *testServer) {
 // revocation hold across two instances on one FerretDB, whose conditional
 // updates are not atomic.
 func TestTwoInstances(t *testing.T) {
-	clk := &clock{}
+	clk := &authtest.Clock{}
 	a, b := startPair(t, clk)
 
 	t.Run("ConcurrentRegistration", func(t *testing.T) {

@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/config"
 	"github.com/gqlauth/gqlauth/internal/embedded"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
@@ -78,24 +76,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// clock is a settable clock shared by a test and its servers.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
 // testServer is a running Main on a loopback port.
 type testServer struct {
 	*Main
@@ -109,7 +89,7 @@ type testServer struct {
 // defaults; an empty value unsets a variable.
 type serverOptions struct {
 	env   map[string]string
-	clock *clock
+	clock *authtest.Clock
 }
 
 // startServer runs the real server (embedded database, real HTTP) with test
@@ -185,22 +165,6 @@ func (s *testServer) records() *storetest.DB {
 		s.attached = storetest.Attach(s.tb, mongostore.Options{URI: uri, Database: s.Config.DatabaseName, Now: s.Now})
 	}
 	return s.attached
-}
-
-// createUser stores a user directly (for states the API cannot reach, such
-// as unverified), with the test password.
-func (s *testServer) createUser(email string, verified bool) *auth.User {
-	s.tb.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(gqltest.Password), 4)
-	if err != nil {
-		s.tb.Fatal(err)
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	u := &auth.User{Name: "Unverified", Email: email, Role: auth.RoleUser, Verified: verified, PasswordHash: string(hash), CreatedAt: now, UpdatedAt: now}
-	if err := s.records().Store.CreateUser(context.Background(), u); err != nil {
-		s.tb.Fatal(err)
-	}
-	return u
 }
 
 // liveSessions counts the user's live sessions by reading the whole

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/storetest"
 	"github.com/gqlauth/gqlauth/internal/token"
@@ -29,7 +30,7 @@ type upgradeFixture struct {
 
 // startOnFixture starts a server on the fixture's database and keys, its
 // clock a minute after the fixture was made.
-func startOnFixture(t *testing.T, env map[string]string) (*testServer, upgradeFixture, *clock) {
+func startOnFixture(t *testing.T, env map[string]string) (*testServer, upgradeFixture, *authtest.Clock) {
 	t.Helper()
 	b, err := os.ReadFile("testdata/upgrade/v1.json")
 	if err != nil {
@@ -39,7 +40,7 @@ func startOnFixture(t *testing.T, env map[string]string) (*testServer, upgradeFi
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{}
+	clk := &authtest.Clock{}
 	clk.Advance(f.MadeAt.Add(time.Minute).Sub(time.Now()))
 	if env == nil {
 		env = map[string]string{}
