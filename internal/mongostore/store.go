@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -210,7 +211,16 @@ func (s *Store) Ping(ctx context.Context) error {
 // isDuplicate reports whether err is a unique-index violation. It is the one
 // place that recognises the driver's duplicate-key error.
 func isDuplicate(err error) bool {
-	return mongo.IsDuplicateKeyError(err)
+	return mongo.IsDuplicateKeyError(err) || isSQLiteUnique(err)
+}
+
+// isSQLiteUnique reports FerretDB's answer to an update that breaks a
+// unique index on its SQLite backend: an InternalError (code 1) carrying
+// SQLite's "UNIQUE constraint failed", where MongoDB answers 11000 (FerretDB
+// 1.24 answers inserts with 11000, but not replacements).
+func isSQLiteUnique(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
 }
 
 // insertFirst inserts doc and reports whether this insert was the first:

@@ -838,3 +838,27 @@ func TestMigrateFloors(t *testing.T) {
 		t.Fatalf("a second migration migrated %d (%v)", n, err)
 	}
 }
+
+// TestUpdateUserAfterARefusedWrite: an update refused by the unique e-mail
+// index (CONFLICT) leaves no claim behind, so the user's next update goes
+// through at once rather than after the stale-claim wait of a minute.
+func TestUpdateUserAfterARefusedWrite(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	a, b := mustCreateUser(t, s, "first@example.com"), mustCreateUser(t, s, "second@example.com")
+	_, err := s.UpdateUser(context.Background(), a.ID, func(u *auth.User) error {
+		u.Email = b.Email
+		return nil
+	})
+	if !errors.Is(err, auth.ErrEmailTaken) {
+		t.Fatalf("taking another user's address: %v, want ErrEmailTaken", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := s.UpdateUser(ctx, a.ID, func(u *auth.User) error {
+		u.Name = "Renamed"
+		return nil
+	})
+	if err != nil || got.Name != "Renamed" || got.Email != a.Email {
+		t.Fatalf("the next update: %+v, %v", got, err)
+	}
+}
