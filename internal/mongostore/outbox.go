@@ -168,7 +168,12 @@ func (s *Store) insertEntry(ctx context.Context, e email.Entry) error {
 	d := outboxDoc{
 		MailID: e.ID, Kind: string(e.Kind), To: e.To, Name: e.Name, Email: e.Email, NewEmail: e.NewEmail, Link: e.Link,
 		ExpiresIn: int64(e.ExpiresIn / time.Second), Deferred: e.Deferred, Attempt: e.Attempt, FirstQueued: e.FirstQueuedAt.UTC(), Due: e.Due.UTC(),
-		ExpiresAt: e.FirstQueuedAt.UTC().Add(outboxRetention),
+		// By due time, not first queueing: the entries of a bucket then
+		// expire together (a bucket is read up to its first missing
+		// number, so one swept before the others would hide them), and
+		// only once every one of them is past GiveUpAfter. Its outcome,
+		// recorded at or after Due, outlives it.
+		ExpiresAt: e.Due.UTC().Add(outboxRetention),
 	}
 	s.outboxMem.mu.Lock()
 	k := s.outboxMem.nextK[b]

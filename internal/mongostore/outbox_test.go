@@ -156,3 +156,45 @@ func TestOutboxClaimsOnce(t *testing.T) {
 		t.Fatalf("%d entries still due after their outcomes, %v", len(entries), err)
 	}
 }
+
+// TestOutboxSweepKeepsABucketWhole: a retry near its give-up time and a new
+// e-mail share a bucket; after an outage of the workers longer than the
+// retry's remaining life, the sweep at start must not remove the first
+// entry of the bucket and so hide the new e-mail behind the gap.
+func TestOutboxSweepKeepsABucketWhole(t *testing.T) {
+	start := time.Now()
+	clk := &struct {
+		sync.Mutex
+		t time.Time
+	}{t: start}
+	now := func() time.Time { clk.Lock(); defer clk.Unlock(); return clk.t }
+	db := storetest.OpenDB(t, mongostore.Options{Now: now})
+	s := db.Store
+	ctx := context.Background()
+	old := email.Entry{Message: email.Message{ID: email.NewID(), Kind: email.KindChangeNotice, To: "old@example.com"},
+		Attempt: 30, FirstQueuedAt: start.Add(-email.GiveUpAfter + time.Hour), Due: start}
+	fresh := email.Entry{Message: email.Message{ID: email.NewID(), Kind: email.KindChangeNotice, To: "new@example.com"},
+		Attempt: 1, FirstQueuedAt: start, Due: start}
+	for _, e := range []email.Entry{old, fresh} {
+		if err := s.Enqueue(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Lock()
+	clk.t = start.Add(4 * time.Hour)
+	clk.Unlock()
+	if _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.DueEntries(ctx, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range entries {
+		got[e.To] = true
+	}
+	if !got["new@example.com"] {
+		t.Fatalf("the new e-mail is lost behind a swept entry: due %v", got)
+	}
+}
