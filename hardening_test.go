@@ -16,6 +16,7 @@ import (
 
 	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
+	"github.com/gqlauth/gqlauth/internal/smtptest"
 	"github.com/gqlauth/gqlauth/internal/web"
 )
 
@@ -23,11 +24,12 @@ import (
 // password holds the oldest of 50 sessions; the owner's 51st sign-in stops
 // before revoking it. Today's listing and revoke-all look only at the
 // newest 50 numbers, so the attacker's session survived changePassword
-// and logoutAll.
+// and logoutAll. resetPassword revokes by the same path.
 func TestSessionOutsideTheWindow(t *testing.T) {
-	for _, action := range []string{"changePassword", "logoutAll"} {
+	for _, action := range []string{"changePassword", "logoutAll", "resetPassword"} {
 		t.Run(action, func(t *testing.T) {
-			s := startServer(t, serverOptions{env: map[string]string{"RATE_LIMIT_IP_PER_MINUTE": "0"}})
+			smtp := smtptest.Start(t, smtptest.Options{})
+			s := startServer(t, serverOptions{env: mailEnv(smtp, nil)})
 			email := gqltest.UniqueEmail(t, "window")
 			owner := s.client()
 			u := owner.MustRegister(email)
@@ -50,10 +52,15 @@ func TestSessionOutsideTheWindow(t *testing.T) {
 				gqltest.ExpectOK(t, owner.Do(gqltest.MeQuery, nil))
 			case "logoutAll":
 				gqltest.ExpectOK(t, owner.Do(gqltest.LogoutAllMutation, nil))
+			case "resetPassword":
+				gqltest.ExpectOK(t, s.client().Do(requestResetMutation, map[string]any{"e": email}))
+				_, tok := linkIn(t, smtp.Wait(t, 1, 15*time.Second)[0])
+				gqltest.ExpectOK(t, s.client().Do(resetMutation, map[string]any{"t": tok, "p": gqltest.NewPassword}))
+				gqltest.ExpectCode(t, owner.Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
 			}
 			gqltest.ExpectCode(t, attacker.Do(gqltest.MeQuery, nil), "UNAUTHENTICATED")
 			gqltest.ExpectCode(t, attacker.Do(gqltest.RefreshMutation, nil), "UNAUTHENTICATED")
-			if n := s.liveSessions(u.ID); action == "changePassword" && n != 1 || action == "logoutAll" && n != 0 {
+			if n := s.liveSessions(u.ID); action == "changePassword" && n != 1 || action != "changePassword" && n != 0 {
 				t.Fatalf("%d live sessions after %s", n, action)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/email"
+	"github.com/gqlauth/gqlauth/internal/mongostore"
 )
 
 // tokenOf returns the token of the newest queued e-mail of kind to addr.
@@ -398,4 +399,92 @@ func TestLinksExpire(t *testing.T) {
 	if err := f.Service.ConfirmEmailChange(ctx, tokenOf(t, f, email.KindChangeConfirm, "moved@example.com")); err != nil {
 		t.Fatalf("a new change-of-address link: %v", err)
 	}
+}
+
+// stopsAt is the real store, with a change of address stopping (a crash,
+// a lost database) at one of its steps: the call fails without writing.
+type stopsAt struct {
+	auth.Store
+	call string
+}
+
+func (s *stopsAt) UpdateUser(ctx context.Context, id string, change func(*auth.User) error) (*auth.User, error) {
+	if s.call == "UpdateUser" {
+		return nil, fmt.Errorf("stopped: %w", auth.ErrUnavailable)
+	}
+	return s.Store.UpdateUser(ctx, id, change)
+}
+
+func (s *stopsAt) ReleaseEmail(ctx context.Context, id, addr string) error {
+	if s.call == "ReleaseEmail" {
+		return fmt.Errorf("stopped: %w", auth.ErrUnavailable)
+	}
+	return s.Store.ReleaseEmail(ctx, id, addr)
+}
+
+// TestEmailChangeInterrupted: a change of address that stops between its
+// steps leaves the user with one of the two addresses, never neither, and
+// the other address free for anyone to register within a minute.
+func TestEmailChangeInterrupted(t *testing.T) {
+	stops := &stopsAt{}
+	f := authtest.New(t, authtest.Options{Store: func(s *mongostore.Store) auth.Store { stops.Store = s; return stops }})
+	ctx := context.Background()
+	register := func(addr string) error {
+		_, err := f.Service.Register(ctx, auth.RegisterInput{Name: "R", Email: addr, Password: authtest.Password, PasswordConfirm: authtest.Password})
+		return err
+	}
+	canLogin := func(addr string) bool {
+		_, _, err := f.Service.Login(ctx, addr, authtest.Password, auth.Client{})
+		return err == nil
+	}
+	change := func(from, to, stopAt string) error {
+		_, tokens, err := f.Service.Login(ctx, from, authtest.Password, auth.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := f.Service.Authenticate(ctx, tokens.Access)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Service.RequestEmailChange(ctx, id, to, authtest.Password); err != nil {
+			t.Fatal(err)
+		}
+		stops.call = stopAt
+		defer func() { stops.call = "" }()
+		return f.Service.ConfirmEmailChange(ctx, tokenOf(t, f, email.KindChangeConfirm, to))
+	}
+
+	t.Run("AfterClaimingTheNewAddress", func(t *testing.T) {
+		f.SignedIn(t, "stay@example.com")
+		if err := change("stay@example.com", "wanted@example.com", "UpdateUser"); err == nil {
+			t.Fatal("the change succeeded without its update")
+		}
+		if !canLogin("stay@example.com") || canLogin("wanted@example.com") {
+			t.Fatal("the user does not have exactly the old address")
+		}
+		wantCode(t, register("wanted@example.com"), auth.CodeConflict, "")
+		f.Clock.Advance(61 * time.Second)
+		if err := register("wanted@example.com"); err != nil {
+			t.Fatalf("the new address a minute later: %v", err)
+		}
+		if !canLogin("stay@example.com") {
+			t.Fatal("the old address stopped working")
+		}
+	})
+	t.Run("BeforeReleasingTheOldAddress", func(t *testing.T) {
+		f.SignedIn(t, "leaving@example.com")
+		if err := change("leaving@example.com", "arrived@example.com", "ReleaseEmail"); err != nil {
+			t.Fatalf("the change, its release failing: %v", err)
+		}
+		if canLogin("leaving@example.com") || !canLogin("arrived@example.com") {
+			t.Fatal("the user does not have exactly the new address")
+		}
+		f.Clock.Advance(61 * time.Second)
+		if err := register("leaving@example.com"); err != nil {
+			t.Fatalf("the old address a minute later: %v", err)
+		}
+		if !canLogin("arrived@example.com") {
+			t.Fatal("the new address stopped working")
+		}
+	})
 }
