@@ -161,7 +161,10 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // Pass delivers what is due now, one e-mail at a time, and reports how many
-// attempts it made.
+// attempts it made. An attempt that failed and will be retried ends the
+// pass: while the mail server is down (or drops connections after its
+// timeouts), each pass tries one e-mail rather than every one waiting, and
+// the others stay due, untouched, for when it is back.
 func (w *Worker) Pass(ctx context.Context) int {
 	entries, err := w.Store.DueEntries(ctx, w.Now())
 	if err != nil {
@@ -185,12 +188,17 @@ func (w *Worker) Pass(ctx context.Context) int {
 			continue
 		}
 		n++
-		w.deliver(ctx, e)
+		if failing := w.deliver(ctx, e); failing {
+			break
+		}
 	}
 	return n
 }
 
-func (w *Worker) deliver(ctx context.Context, e Entry) {
+// deliver makes one attempt and records its outcome; it reports whether
+// the attempt failed in a way worth retrying (the next e-mails would most
+// likely fail alike).
+func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
 	// The send is not cut short by shutdown: its own timeouts bound it, and
 	// an interrupted send would only be made again.
 	sctx := context.WithoutCancel(ctx)
@@ -199,7 +207,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 	if err != nil {
 		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "unreadable", "err", err.Error())...)
 		w.finish(ctx, e, OutcomeDropped, "unreadable", w.Now(), attrs)
-		return
+		return false
 	}
 	if m.Deferred {
 		if w.Prepare == nil {
@@ -211,7 +219,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 				err = fmt.Errorf("preparing: %w", perr)
 			case !ok:
 				w.finish(ctx, e, OutcomeSkipped, "", w.Now(), attrs)
-				return
+				return false
 			default:
 				// The retries, if any, carry the prepared message: one link.
 				m = p
@@ -246,7 +254,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 		case qerr != nil:
 			// The attempt stays unresolved: after its lease it is made again.
 			w.Log.WarnContext(ctx, "queueing an e-mail's retry failed", append(attrs, "err", qerr.Error())...)
-			return
+			return true
 		default:
 			w.Log.WarnContext(ctx, "e-mail not delivered; retrying", append(attrs, "err", err.Error(), "retry_in", Backoff(e.Attempt).String())...)
 		}
@@ -255,6 +263,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) {
 		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", reason, "err", err.Error())...)
 	}
 	w.finish(ctx, e, outcome, reason, now, attrs)
+	return outcome == OutcomeRetried
 }
 
 // finish records the attempt's outcome and counts it.

@@ -112,3 +112,48 @@ func TestQueueFullIsCounted(t *testing.T) {
 		t.Fatalf("counted %v", c.m)
 	}
 }
+
+// TestPassStopsWhileTheServerIsDown: with the mail server down, a pass
+// tries one e-mail, not all of them, and leaves the others due; once the
+// server is back, every one is delivered, once.
+func TestPassStopsWhileTheServerIsDown(t *testing.T) {
+	ctx := context.Background()
+	store := storetest.Open(t, mongostore.Options{})
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.Stop()
+	sender, err := email.NewSMTP(email.SMTPConfig{Host: "127.0.0.1", Port: srv.Port, TLS: "starttls", CAFile: srv.CAFile, Timeout: 5 * time.Second},
+		"no-reply@acme.example", templates(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(offset) }
+	c := &counts{}
+	s := sealer(t, 1)
+	w := email.NewWorker(email.Worker{Store: store, Sender: sender, Sealer: s, Observer: c, Now: now})
+	q := &email.Queue{Store: store, Sealer: s, Observer: c, Now: now}
+	for range 5 {
+		m := message()
+		m.ID = ""
+		if err := q.Queue(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.Pass(ctx); n != 1 || c.get("retried") != 1 {
+		t.Fatalf("a pass with the server down made %d attempts (%v), want 1", n, c.m)
+	}
+	srv.Restart(t)
+	if n := w.Pass(ctx); n != 4 || c.get("sent") != 4 {
+		t.Fatalf("once the server is back: %d attempts (%v), want the 4 untouched", n, c.m)
+	}
+	mu.Lock()
+	offset += email.FirstBackoff + time.Second
+	mu.Unlock()
+	if n := w.Pass(ctx); n != 1 || c.get("sent") != 5 {
+		t.Fatalf("the retry: %d attempts (%v)", n, c.m)
+	}
+	if got := len(srv.Wait(t, 5, 5*time.Second)); got != 5 {
+		t.Fatalf("%d delivered, want 5", got)
+	}
+}
