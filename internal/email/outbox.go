@@ -203,6 +203,13 @@ func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
 	// an interrupted send would only be made again.
 	sctx := context.WithoutCancel(ctx)
 	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
+	if now := w.Now(); now.Sub(e.FirstQueuedAt) >= GiveUpAfter {
+		// Waited out an outage without an attempt (Pass tries one e-mail
+		// a pass while the server fails): too late to send.
+		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "failed_24h")...)
+		w.finish(ctx, e, OutcomeDropped, "failed_24h", now, attrs)
+		return false
+	}
 	m, err := w.Sealer.Open(e.Message)
 	if err != nil {
 		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "unreadable", "err", err.Error())...)

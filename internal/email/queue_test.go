@@ -156,4 +156,17 @@ func TestPassStopsWhileTheServerIsDown(t *testing.T) {
 	if got := len(srv.Wait(t, 5, 5*time.Second)); got != 5 {
 		t.Fatalf("%d delivered, want 5", got)
 	}
+
+	// One that waited out a whole day without an attempt is not sent late.
+	m := message()
+	m.ID = ""
+	if err := q.Queue(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	offset += email.GiveUpAfter
+	mu.Unlock()
+	if n := w.Pass(ctx); n != 1 || c.get("dropped failed_24h") != 1 || c.get("sent") != 5 {
+		t.Fatalf("a day-old e-mail: %d attempts (%v), want dropped unsent", n, c.m)
+	}
 }
