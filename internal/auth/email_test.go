@@ -199,6 +199,45 @@ func TestEmailLimitPerHour(t *testing.T) {
 	}
 }
 
+// TestEmailLimitAcrossInstances: 20 concurrent requests for one address,
+// spread over two instances on one database, queue one e-mail; the others
+// answer RATE_LIMITED (the limit is a unique insert in the store, not a
+// count in either process).
+func TestEmailLimitAcrossInstances(t *testing.T) {
+	a := authtest.New(t, authtest.Options{})
+	b := authtest.New(t, authtest.Options{On: a})
+	a.SignedIn(t, "shared@example.com")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range 20 {
+		f := []*authtest.Env{a, b}[i%2]
+		wg.Go(func() {
+			err := f.Service.RequestPasswordReset(context.Background(), "shared@example.com")
+			code := "ok"
+			if err != nil {
+				code = auth.ErrorCode(err)
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes["ok"] != 1 || codes[auth.CodeRateLimited] != 19 {
+		t.Fatalf("answers by code: %v, want 1 accepted and 19 RATE_LIMITED", codes)
+	}
+	n := 0
+	for _, e := range a.Queued(t) {
+		if e.Kind == email.KindReset && e.To == "shared@example.com" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d reset e-mails queued, want 1", n)
+	}
+}
+
 // TestVerificationRequired: register creates the user unverified and queues
 // its link; login answers FORBIDDEN after the password check; the link
 // verifies once.
