@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/authtest"
+	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/gqltest"
 	"github.com/gqlauth/gqlauth/internal/storetest"
 	"github.com/gqlauth/gqlauth/internal/token"
@@ -231,6 +233,40 @@ func TestAttacks(t *testing.T) {
 		{Name: "HeaderInjectionInNewEmail", Send: func(t *testing.T) gqltest.Outcome {
 			return gqltest.OutcomeOf(s.client(t).Bearer(p.AccessToken).Do(`mutation($e: String!) { requestEmailChange(newEmail: $e, currentPassword: "password123") }`, map[string]any{"e": "new@example.com\r\nBcc: x@example.com"}))
 		}, Want: gqltest.BadInput},
+		// What a user typed reaches the HTML part of an e-mail escaped: a
+		// name with markup is text there, not a link or a script.
+		{Name: "MarkupInNameEscapedInEmail", Send: func(t *testing.T) gqltest.Outcome {
+			const name = `<a href="https://evil.example/">Claim</a><script>alert(1)</script><img src=x onerror=alert(2)>`
+			c := s.client(t)
+			in := gqltest.RegisterInput("markup@example.com")
+			in["input"].(map[string]any)["name"] = name
+			gqltest.ExpectOK(t, c.Do(gqltest.RegisterMutation, in))
+			o := gqltest.OutcomeOf(c.Do(`mutation { requestPasswordReset(email: "markup@example.com") }`, nil))
+			tpl, err := email.LoadTemplates("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range s.env.Queued(t) {
+				if e.To != "markup@example.com" || e.Kind != email.KindReset {
+					continue
+				}
+				found = true
+				r, err := tpl.Render(e.Message)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(r.HTML, "<script") || strings.Contains(r.HTML, "<img src=x") || strings.Contains(r.HTML, `href="https://evil.example/"`) ||
+					!strings.Contains(r.HTML, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+					t.Fatalf("the name is not escaped in the HTML part:\n%s", r.HTML)
+				}
+			}
+			if !found {
+				t.Fatal("no reset e-mail queued")
+			}
+			return o
+		}, Want: gqltest.OK, Writes: append(append(slices.Clone(storetest.Registration), storetest.Mail...), storetest.Attempts...)},
+		{Name: "MarkupAsAddress", Send: gql(`mutation($e: String!) { requestPasswordReset(email: $e) }`, map[string]any{"e": `"<script>"@example.com`}), Want: gqltest.BadInput},
 		{Name: "ForgedResetToken", Send: gql(`mutation { resetPassword(token: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", newPassword: "newpassword1") }`, nil), Want: gqltest.BadInput},
 		{Name: "HugeToken", Send: gql(`mutation($t: String!) { verifyEmail(token: $t) }`, map[string]any{"t": strings.Repeat("A", 10000)}), Want: gqltest.BadInput},
 		{Name: "RefreshTokenAsEmailToken", Send: gql(`mutation($t: String!) { confirmEmailChange(token: $t) }`, map[string]any{"t": refreshTok}), Want: gqltest.BadInput},
