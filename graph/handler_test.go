@@ -98,6 +98,9 @@ func TestIdentityOncePerRequest(t *testing.T) {
 			if out["errors"] != nil {
 				t.Fatalf("errors: %v", out["errors"])
 			}
+			if data, _ := out["data"].(map[string]any); tc.name == "HundredAliases" && len(data) != 100 {
+				t.Fatalf("%d fields answered, want 100", len(data))
+			}
 			if u, r := counter.users.Load(), counter.revocations.Load(); u != 1 || r != 1 {
 				t.Fatalf("%d user reads and %d revocation reads, want 1 of each", u, r)
 			}

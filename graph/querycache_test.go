@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
+
+	"github.com/gqlauth/gqlauth/internal/authtest"
+	"github.com/gqlauth/gqlauth/internal/gqltest"
 )
 
 // parseValid parses and validates a query against the schema, as gqlgen
@@ -201,5 +205,36 @@ func TestSelectionLimitWorstAcceptedIsCheap(t *testing.T) {
 				t.Fatalf("validating an accepted document took %v", took)
 			}
 		})
+	}
+}
+
+// TestParsedQueriesBoundedInBytes (finding 2): many distinct large queries
+// (each one long alias, so one token) leave the heap near where it was.
+// Before, the parsed-query cache kept 1,000 documents whatever their size:
+// 300 queries of 1 MB held 600 MiB.
+func TestParsedQueriesBoundedInBytes(t *testing.T) {
+	const size, n = 1 << 20, 60
+	s := newTestServer(t, authtest.Options{}, func(o *Options) { o.MaxBodyBytes = 2 * size })
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for i := range n {
+		alias := fmt.Sprintf("a%d", i) + strings.Repeat("x", size)
+		_, r, err := gqltest.PostJSON(hc, s.base, "{ "+alias+": me { id } }", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gqltest.ExpectCode(t, r, "UNAUTHENTICATED") // valid, executed, and not signed in
+	}
+	after := heap()
+	grown := int64(after) - int64(before)
+	t.Logf("heap %d MiB before, %d MiB after %d distinct 1 MiB queries", before>>20, after>>20, n)
+	if grown > 16<<20 {
+		t.Fatalf("the heap grew by %d MiB and stayed", grown>>20)
 	}
 }
