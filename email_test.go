@@ -346,6 +346,19 @@ func TestDevelopmentMailbox(t *testing.T) {
 	if !s.logged("development mailbox", `link="http://localhost:3000/reset-password#token=`, `link_on_this_server="http://127.0.0.1:`) {
 		t.Fatalf("link not logged:\n%s", s.logs.String())
 	}
+
+	// In production the mailbox still takes the e-mail, and no link is
+	// logged (the log is no place for a token there).
+	p := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "RATE_LIMIT_IP_PER_MINUTE": "0"}})
+	p.client().MustRegister("quiet@example.com")
+	gqltest.ExpectOK(t, p.client().Do(requestResetMutation, map[string]any{"e": "quiet@example.com"}))
+	files = nil
+	for deadline := time.Now().Add(10 * time.Second); len(files) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(p.Config.DataDir, "mail", "*.eml"))
+	}
+	if len(files) != 1 || strings.Contains(p.logs.String(), "#token=") || !p.logged("development mailbox") {
+		t.Fatalf("production: mailbox files %v; log:\n%s", files, p.logs.String())
+	}
 }
 
 // TestPlaygroundFromTheBinary: the playground page loads its scripts and

@@ -119,6 +119,10 @@ func TestProductionDefaults(t *testing.T) {
 		if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET /metrics in production = %d, want 404", resp.StatusCode)
 		}
+		// No EMAIL_HOST in production: warned about, and no link is logged.
+		if !s.logged("EMAIL_HOST is not set", "delivered to nobody") {
+			t.Fatalf("no warning about the development mailbox in production:\n%s", s.logs.String())
+		}
 	})
 	t.Run("MetricsOnMetricsAddr", func(t *testing.T) {
 		s := startServer(t, serverOptions{env: map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "METRICS_ADDR": "127.0.0.1:0"}})

@@ -138,18 +138,11 @@ func (m *Main) openStore(ctx context.Context) error {
 // development mailbox under DATA_DIR/mail.
 func (m *Main) startMail() (err error) {
 	e := m.Config.Email
-	if e.Mailbox() && m.Config.Production() {
-		m.Logger.Warn("EMAIL_HOST is not set: e-mails are written to the development mailbox and delivered to nobody", "dir", filepath.Join(m.Config.DataDir, "mail"))
-	}
-	keys, err := m.tokens.DeriveKeys(email.LinkKeyInfo)
-	if err != nil {
-		return err
-	}
 	m.mail, err = email.New(email.Options{
 		SMTP: email.SMTPConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: e.Password, TLS: e.TLS, CAFile: e.CAFile},
 		From: e.From, TemplatesDir: e.TemplatesDir, MailboxDir: filepath.Join(m.Config.DataDir, "mail"),
-		LogLinks: !m.Config.Production(), LinkBase: e.LinkBase, OwnBase: m.Config.LocalURL(),
-		Store: m.store, LinkKeys: keys, Observer: m.metrics, Log: m.Logger, Now: m.Now,
+		Production: m.Config.Production(), LinkBase: e.LinkBase, OwnBase: m.Config.LocalURL(),
+		Store: m.store, Keys: m.tokens, Observer: m.metrics, Log: m.Logger, Now: m.Now,
 	})
 	return err
 }

@@ -16,15 +16,18 @@ type Options struct {
 	From         string
 	TemplatesDir string
 	MailboxDir   string
-	// LogLinks logs each mailbox e-mail's link (outside production), with
-	// the same link on OwnBase, this server's URL.
-	LogLinks          bool
+	// Production: the mailbox (no SMTP host) is warned about at start, and
+	// its links are not logged. Outside production each mailbox e-mail's
+	// link is logged, with the same link on OwnBase, this server's URL.
+	Production        bool
 	LinkBase, OwnBase string
 
 	Store OutboxStore
-	// LinkKeys seal the links the outbox keeps (the first seals, all
-	// open): token.Manager.DeriveKeys(LinkKeyInfo).
-	LinkKeys [][]byte
+	// Keys derives the keys that seal the links the outbox keeps (the
+	// token manager: from the signing key and the previous private keys).
+	Keys interface {
+		DeriveKeys(info string) ([][]byte, error)
+	}
 	Observer Observer
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -41,7 +44,11 @@ type Service struct {
 
 // New loads the templates and picks the sender; Run starts the worker.
 func New(o Options) (*Service, error) {
-	sealer, err := NewSealer(o.LinkKeys)
+	keys, err := o.Keys.DeriveKeys(LinkKeyInfo)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := NewSealer(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +61,11 @@ func New(o Options) (*Service, error) {
 	}
 	var sender Sender
 	if o.SMTP.Host == "" {
+		if o.Production {
+			o.Log.Warn("EMAIL_HOST is not set: e-mails are written to the development mailbox and delivered to nobody", "dir", o.MailboxDir)
+		}
 		sender = &Mailbox{Dir: filepath.Clean(o.MailboxDir), From: o.From, Templates: t, Log: o.Log,
-			LogLinks: o.LogLinks, LinkBase: o.LinkBase, OwnBase: o.OwnBase}
+			LogLinks: !o.Production, LinkBase: o.LinkBase, OwnBase: o.OwnBase}
 	} else if sender, err = NewSMTP(o.SMTP, o.From, t); err != nil {
 		return nil, err
 	}
