@@ -143,7 +143,7 @@ func (w *Worker) Run(ctx context.Context) {
 	defer t.Stop()
 	lastStats := time.Time{}
 	for {
-		w.Pass(ctx)
+		_, failing := w.pass(ctx)
 		if now := w.Now(); now.Sub(lastStats) >= 10*time.Second {
 			lastStats = now
 			pending, oldest, err := w.Store.OutboxStats(ctx, now)
@@ -151,34 +151,49 @@ func (w *Worker) Run(ctx context.Context) {
 				w.Observer.EmailOutbox(pending, oldest)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				waiting = false
+			case <-w.wake:
+				// While the mail server fails, only the tick starts a pass:
+				// each e-mail queued meanwhile would otherwise cost an
+				// attempt of its own.
+				waiting = failing
+			}
 		}
 	}
 }
 
+// errPutOff is the reason of an attempt not made: the mail server failed
+// for an earlier e-mail of the same pass.
+var errPutOff = errors.New("not attempted: the mail server failed for another e-mail of this pass")
+
 // Pass delivers what is due now, one e-mail at a time, and reports how many
-// attempts it made. An attempt that failed and will be retried ends the
-// pass: while the mail server is down (or drops connections after its
-// timeouts), each pass tries one e-mail rather than every one waiting, and
-// the others stay due, untouched, for when it is back.
+// it tried to send. Once an attempt fails in a way worth retrying (the mail
+// server is down, or drops connections after its timeouts), the rest of the
+// pass is put off: each e-mail gets its next attempt after its backoff, as
+// if it had failed too, without another connection to the server.
 func (w *Worker) Pass(ctx context.Context) int {
+	n, _ := w.pass(ctx)
+	return n
+}
+
+func (w *Worker) pass(ctx context.Context) (tried int, failing bool) {
 	entries, err := w.Store.DueEntries(ctx, w.Now())
 	if err != nil {
 		if ctx.Err() == nil && !w.failing {
 			w.Log.WarnContext(ctx, "reading the outbox failed; retrying every tick", "err", err.Error())
 		}
 		w.failing = true
-		return 0
+		return 0, true
 	}
 	if w.failing {
 		w.failing = false
 		w.Log.InfoContext(ctx, "reading the outbox works again")
 	}
-	n := 0
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			break
@@ -187,54 +202,67 @@ func (w *Worker) Pass(ctx context.Context) int {
 		if err != nil || !ok {
 			continue
 		}
-		n++
-		if failing := w.deliver(ctx, e); failing {
-			break
+		sent, failed := w.deliver(ctx, e, failing)
+		if sent {
+			tried++
 		}
+		failing = failing || failed
 	}
-	return n
+	return tried, failing
 }
 
-// deliver makes one attempt and records its outcome; it reports whether
-// the attempt failed in a way worth retrying (the next e-mails would most
-// likely fail alike).
-func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
+// deliver makes one attempt of a claimed entry (or, with putOff, puts it
+// off) and records its outcome. It reports whether it tried to send, and
+// whether the attempt failed in a way the next e-mails would likely share
+// (the server, or the store, failing).
+func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, failed bool) {
 	// The send is not cut short by shutdown: its own timeouts bound it, and
 	// an interrupted send would only be made again.
 	sctx := context.WithoutCancel(ctx)
 	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
-	if now := w.Now(); now.Sub(e.FirstQueuedAt) >= GiveUpAfter {
-		// Waited out an outage without an attempt (Pass tries one e-mail
-		// a pass while the server fails): too late to send.
-		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "failed_24h")...)
-		w.finish(ctx, e, OutcomeDropped, "failed_24h", now, attrs)
-		return false
-	}
 	m, err := w.Sealer.Open(e.Message)
-	if err != nil {
-		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", "unreadable", "err", err.Error())...)
-		w.finish(ctx, e, OutcomeDropped, "unreadable", w.Now(), attrs)
-		return false
+	if now := w.Now(); now.Sub(e.FirstQueuedAt) >= GiveUpAfter {
+		// Put off, or left unopened, until too late to send.
+		reason := "failed_24h"
+		if err != nil {
+			reason = "unreadable"
+		}
+		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", reason)...)
+		w.finish(ctx, e, OutcomeDropped, reason, now, attrs)
+		return false, false
 	}
-	if m.Deferred {
+	switch {
+	case putOff:
+		m, err = e.Message, errPutOff
+	case err != nil:
+		// Sealed under a key this instance does not hold (another
+		// instance, or a key rotation, may): put off, still sealed, for an
+		// instance that can open it; dropped after GiveUpAfter.
+		w.Log.WarnContext(ctx, "cannot open the e-mail's link with this instance's keys; leaving it for another attempt", attrs...)
+		m = e.Message
+	case m.Deferred:
 		if w.Prepare == nil {
 			err = errors.New("no preparer for a deferred e-mail")
-		} else {
-			p, ok, perr := w.Prepare(sctx, m, e.FirstQueuedAt)
-			switch {
-			case perr != nil:
-				err = fmt.Errorf("preparing: %w", perr)
-			case !ok:
-				w.finish(ctx, e, OutcomeSkipped, "", w.Now(), attrs)
-				return false
-			default:
-				// The retries, if any, carry the prepared message: one link.
-				m = p
-			}
+			break
+		}
+		p, ok, perr := w.Prepare(sctx, m, e.FirstQueuedAt)
+		switch {
+		case perr != nil:
+			err = fmt.Errorf("preparing: %w", perr)
+			failed = true
+		case !ok:
+			w.finish(ctx, e, OutcomeSkipped, "", w.Now(), attrs)
+			return false, false
+		default:
+			// The retries, if any, carry the prepared message: one link.
+			m = p
 		}
 	}
 	if err == nil {
-		err = w.Sender.Send(sctx, m)
+		tried = true
+		if err = w.Sender.Send(sctx, m); err != nil && !IsPermanent(err) {
+			failed = true
+		}
 	}
 	now := w.Now()
 	outcome, reason := OutcomeSent, ""
@@ -252,7 +280,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
 		next.Attempt++
 		next.Due = now.Add(Backoff(e.Attempt))
 		var qerr error
-		if next.Message, qerr = w.Sealer.Seal(m); qerr == nil {
+		if next.Message, qerr = w.Sealer.Seal(m); qerr == nil { // a link still sealed stays as it is
 			qerr = w.Store.Enqueue(sctx, next)
 		}
 		switch {
@@ -261,7 +289,9 @@ func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
 		case qerr != nil:
 			// The attempt stays unresolved: after its lease it is made again.
 			w.Log.WarnContext(ctx, "queueing an e-mail's retry failed", append(attrs, "err", qerr.Error())...)
-			return true
+			return tried, true
+		case errors.Is(err, errPutOff):
+			w.Log.DebugContext(ctx, "e-mail put off", append(attrs, "retry_in", Backoff(e.Attempt).String())...)
 		default:
 			w.Log.WarnContext(ctx, "e-mail not delivered; retrying", append(attrs, "err", err.Error(), "retry_in", Backoff(e.Attempt).String())...)
 		}
@@ -270,7 +300,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry) (failing bool) {
 		w.Log.ErrorContext(ctx, "e-mail dropped", append(attrs, "reason", reason, "err", err.Error())...)
 	}
 	w.finish(ctx, e, outcome, reason, now, attrs)
-	return outcome == OutcomeRetried
+	return tried, failed
 }
 
 // finish records the attempt's outcome and counts it.

@@ -65,7 +65,7 @@ func New(hashing Hashing) *Metrics {
 		}, []string{"kind"}),
 		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gqlauth_emails_total",
-			Help: "Account e-mails by what happened: queued, sent, retried (an attempt failed and another is due).",
+			Help: "Account e-mails by what happened: queued, sent, retried (an attempt failed, or was put off while the server failed, and another is due).",
 		}, []string{"outcome"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gqlauth_emails_dropped_total",
