@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -25,7 +26,9 @@ var ErrUnreadable = errors.New("the e-mail's link cannot be opened")
 // Sealer encrypts the links the outbox keeps, so that the store never holds
 // a usable token (tokens are stored only as hashes; a link carries one in
 // clear): AES-256-GCM under a key derived from the signing key, bound to
-// the e-mail's id, so a sealed link moved to another e-mail does not open.
+// the e-mail (its id, kind, recipient and new address), so a sealed link
+// moved to another e-mail, or an entry whose recipient was changed in the
+// database, does not open.
 type Sealer struct {
 	aeads []cipher.AEAD // the first seals; all open
 }
@@ -66,7 +69,7 @@ func (s *Sealer) Seal(m Message) (Message, error) {
 	aead := s.aeads[0]
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(m.Link)+aead.Overhead())
 	_, _ = rand.Read(nonce) // crypto/rand.Read never fails
-	out := aead.Seal(nonce, nonce, []byte(m.Link), []byte(m.ID))
+	out := aead.Seal(nonce, nonce, []byte(m.Link), boundTo(m))
 	m.Link = sealedPrefix + base64.RawURLEncoding.EncodeToString(out)
 	return m, nil
 }
@@ -90,10 +93,21 @@ func (s *Sealer) Open(m Message) (Message, error) {
 			break
 		}
 		nonce, ct := raw[:aead.NonceSize()], raw[aead.NonceSize():]
-		if link, err := aead.Open(nil, nonce, ct, []byte(m.ID)); err == nil {
+		if link, err := aead.Open(nil, nonce, ct, boundTo(m)); err == nil {
 			m.Link = string(link)
 			return m, nil
 		}
 	}
 	return m, ErrUnreadable
+}
+
+// boundTo is the additional data a link is sealed with: what the e-mail is
+// and whom it goes to, each length-prefixed.
+func boundTo(m Message) []byte {
+	var b []byte
+	for _, f := range []string{m.ID, string(m.Kind), m.To, m.NewEmail} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
 }
