@@ -246,13 +246,15 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, change func(*auth
 		}
 		next.Version = version
 		if _, err := s.users.ReplaceOne(ctx, byID(oid), next); err != nil {
-			// Let the next writer go on at once rather than after stale
-			// (a refused write, or one that may not have landed: the next
-			// writer reads the document before it claims).
-			_, _ = s.userWrites.DeleteOne(context.WithoutCancel(ctx), byID(userWriteID(userID, version)))
 			if isDuplicate(err) {
+				// Refused: nothing was written, so the next writer may go
+				// on at once rather than after stale.
+				_, _ = s.userWrites.DeleteOne(context.WithoutCancel(ctx), byID(userWriteID(userID, version)))
 				return nil, auth.ErrEmailTaken
 			}
+			// Any other error (a timeout, say) may hide a write that
+			// landed: the claim stays until stale, so that no writer that
+			// read the version before it overwrites it.
 			return nil, mapErr(err)
 		}
 		return next.toAuth(), nil
