@@ -119,7 +119,8 @@ func TestProductionDefaults(t *testing.T) {
 		if resp, _ := get(t, s.base+"/metrics", nil); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("GET /metrics in production = %d, want 404", resp.StatusCode)
 		}
-		// No EMAIL_HOST in production: warned about, and no link is logged.
+		// No EMAIL_HOST in production is warned about (that no link is
+		// logged there is TestDevelopmentMailbox's).
 		if !s.logged("EMAIL_HOST is not set", "delivered to nobody") {
 			t.Fatalf("no warning about the development mailbox in production:\n%s", s.logs.String())
 		}

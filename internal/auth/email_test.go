@@ -12,6 +12,7 @@ import (
 	"github.com/gqlauth/gqlauth/internal/authtest"
 	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
+	"github.com/gqlauth/gqlauth/internal/storetest"
 )
 
 // tokenOf returns the token of the newest queued e-mail of kind to addr.
@@ -205,7 +206,10 @@ func TestEmailLimitPerHour(t *testing.T) {
 // count in either process).
 func TestEmailLimitAcrossInstances(t *testing.T) {
 	a := authtest.New(t, authtest.Options{})
-	b := authtest.New(t, authtest.Options{On: a})
+	// The second instance: a store and a client of its own, on the same
+	// database.
+	other := storetest.Attach(t, mongostore.Options{URI: a.DB.Embedded.URI(), Database: storetest.Database, Now: a.Clock.Now})
+	b := authtest.New(t, authtest.Options{On: a, Store: func(*mongostore.Store) auth.Store { return other.Store }})
 	a.SignedIn(t, "shared@example.com")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
