@@ -18,9 +18,11 @@ const LinkKeyInfo = "gqlauth e-mail link seal v1"
 // sealedPrefix begins every sealed link.
 const sealedPrefix = "sealed1."
 
-// ErrUnreadable: a sealed link that no key opens (the signing key was
-// replaced without keeping the old private key), or a link that was stored
-// unsealed. The e-mail is dropped.
+// ErrUnreadable: a sealed link that none of this instance's keys opens
+// (sealed by an instance with other keys, or under a signing key replaced
+// without keeping its private key), or a link stored unsealed. The worker
+// leaves such an e-mail for another attempt, and drops it only once
+// GiveUpAfter has passed.
 var ErrUnreadable = errors.New("the e-mail's link cannot be opened")
 
 // Sealer encrypts the links the outbox keeps, so that the store never holds
