@@ -111,7 +111,10 @@ type outboxState struct {
 	cursor   int64
 	sinceCnt int
 	// countAt is the time of the count sinceCnt adds to: a newer count, by
-	// any instance, includes what this one queued before it.
+	// any instance, includes what this one queued before it. Roughly: an
+	// e-mail queued while that count walked past its bucket is in neither,
+	// and instances' clocks differ, so the bound (MaxPending) is a soft
+	// one, good to the e-mails of a few seconds.
 	countAt time.Time
 }
 
