@@ -7,6 +7,7 @@ import (
 
 	"github.com/gqlauth/gqlauth/internal/auth"
 	"github.com/gqlauth/gqlauth/internal/authtest"
+	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
 )
 
@@ -32,6 +33,99 @@ func (g *goneAfter) CreateSession(ctx context.Context, s *auth.Session) ([]strin
 		g.cancel()
 	}
 	return revoked, err
+}
+
+func (g *goneAfter) RevokeSession(ctx context.Context, sid, uid, reason string, at time.Time) (bool, error) {
+	ok, err := g.Store.RevokeSession(ctx, sid, uid, reason, at)
+	if g.call == "RevokeSession" {
+		g.cancel()
+	}
+	return ok, err
+}
+
+func (g *goneAfter) SetPassword(ctx context.Context, uid, hash string, at time.Time) error {
+	err := g.Store.SetPassword(ctx, uid, hash, at)
+	if g.call == "SetPassword" {
+		g.cancel()
+	}
+	return err
+}
+
+func (g *goneAfter) UpdateUser(ctx context.Context, uid string, change func(*auth.User) error) (*auth.User, error) {
+	u, err := g.Store.UpdateUser(ctx, uid, change)
+	if g.call == "UpdateUser" {
+		g.cancel()
+	}
+	return u, err
+}
+
+func (g *goneAfter) CreateUser(ctx context.Context, u *auth.User) error {
+	err := g.Store.CreateUser(ctx, u)
+	if g.call == "CreateUser" {
+		g.cancel()
+	}
+	return err
+}
+
+// TestChangesFinishWhenTheClientGoes: a client that goes away once a
+// change has begun (its first write done) does not leave it half done:
+// logoutAll still revokes every session, changePassword still signs the
+// other sessions out, resetPassword still revokes every session, and
+// register with verification required still queues the link.
+func TestChangesFinishWhenTheClientGoes(t *testing.T) {
+	gone := &goneAfter{}
+	f := authtest.New(t, authtest.Options{
+		Store:  func(s *mongostore.Store) auth.Store { gone.Store = s; return gone },
+		Config: func(c *auth.Config) { c.Email.VerificationRequired = true },
+	})
+	bg := context.Background()
+	user := func(addr string) {
+		t.Helper()
+		if _, err := f.Service.Register(bg, auth.RegisterInput{Name: "G", Email: addr, Password: authtest.Password, PasswordConfirm: authtest.Password}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Service.VerifyEmail(bg, tokenOf(t, f, email.KindVerify, addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leave := func(call string) context.Context {
+		ctx, cancel := context.WithCancel(bg)
+		gone.call, gone.cancel = call, cancel
+		t.Cleanup(func() { gone.call = "" })
+		return ctx
+	}
+
+	t.Run("LogoutAll", func(t *testing.T) {
+		user("all@example.com")
+		me, _ := device(t, f, "all@example.com")
+		_, other := device(t, f, "all@example.com")
+		_ = f.Service.LogoutAll(leave("RevokeSession"), me)
+		gone.call = ""
+		signedOut(t, f, other, "another session after logoutAll")
+	})
+	t.Run("ChangePassword", func(t *testing.T) {
+		user("change@example.com")
+		me, _ := device(t, f, "change@example.com")
+		_, other := device(t, f, "change@example.com")
+		_ = f.Service.ChangePassword(leave("SetPassword"), me, authtest.Password, "a new password")
+		gone.call = ""
+		signedOut(t, f, other, "another session after changePassword")
+	})
+	t.Run("ResetPassword", func(t *testing.T) {
+		user("reset@example.com")
+		_, other := device(t, f, "reset@example.com")
+		if err := f.Service.RequestPasswordReset(bg, "reset@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Service.ResetPassword(leave("UpdateUser"), tokenOf(t, f, email.KindReset, "reset@example.com"), "a new password")
+		gone.call = ""
+		signedOut(t, f, other, "a session after resetPassword")
+	})
+	t.Run("Register", func(t *testing.T) {
+		_, _ = f.Service.Register(leave("CreateUser"), auth.RegisterInput{Name: "G", Email: "late@example.com", Password: authtest.Password, PasswordConfirm: authtest.Password})
+		gone.call = ""
+		tokenOf(t, f, email.KindVerify, "late@example.com") // fails when none was queued
+	})
 }
 
 // TestRefreshClientGoneAfterSpend: a client that disconnects after its
