@@ -138,6 +138,7 @@ func (s *Service) queue(ctx context.Context, m email.Message) {
 func (s *Service) sendLink(ctx context.Context, k email.Kind, tokenKind string, u *User, to, newEmail string, ttl time.Duration) error {
 	raw, err := s.newEmailToken(ctx, tokenKind, u, newEmail, ttl)
 	if err != nil {
+		s.observer.EmailDropped("not_queued")
 		return err
 	}
 	s.queue(ctx, email.Message{Kind: k, To: to, Name: u.Name, Email: NormalizeEmail(u.Email), NewEmail: newEmail,

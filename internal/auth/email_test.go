@@ -531,3 +531,33 @@ func TestEmailChangeInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// tokensDown is the real store with e-mail tokens failing to save.
+type tokensDown struct{ auth.Store }
+
+func (tokensDown) SaveEmailToken(context.Context, *auth.EmailToken) error {
+	return fmt.Errorf("saving: %w", auth.ErrUnavailable)
+}
+
+// TestRegisterWhenTheLinkCannotBeSaved: register succeeds once the user
+// exists; a verification e-mail that could not be queued (its token not
+// saved) is counted as not_queued, and nothing half made is queued.
+func TestRegisterWhenTheLinkCannotBeSaved(t *testing.T) {
+	down := &tokensDown{}
+	f := authtest.New(t, authtest.Options{
+		Store:  func(s *mongostore.Store) auth.Store { down.Store = s; return down },
+		Config: func(c *auth.Config) { c.Email.VerificationRequired = true },
+	})
+	u, err := f.Service.Register(context.Background(), auth.RegisterInput{Name: "N", Email: "nolink@example.com", Password: authtest.Password, PasswordConfirm: authtest.Password})
+	if err != nil || u.Verified {
+		t.Fatalf("register: %+v, %v", u, err)
+	}
+	if !f.Events.Has("email_dropped:not_queued") {
+		t.Fatal("the e-mail that could not be queued was not counted")
+	}
+	for _, e := range f.Queued(t) {
+		if e.To == "nolink@example.com" {
+			t.Fatalf("an e-mail was queued without its token: %+v", e.Kind)
+		}
+	}
+}

@@ -99,12 +99,16 @@ type Observer interface {
 	// DatabaseError counts a failed database call; unavailable is true when
 	// the database could not be reached in time.
 	DatabaseError(unavailable bool)
+	// EmailDropped counts an e-mail given up before the mailer had it
+	// ("not_queued": its link's token could not be saved).
+	EmailDropped(reason string)
 }
 
 type noObserver struct{}
 
-func (noObserver) AuthEvent(Event)    {}
-func (noObserver) DatabaseError(bool) {}
+func (noObserver) AuthEvent(Event)     {}
+func (noObserver) DatabaseError(bool)  {}
+func (noObserver) EmailDropped(string) {}
 
 // New returns the service. Every store, Tokens and Passwords are required.
 func New(d Deps) (*Service, error) {

@@ -57,6 +57,10 @@ func (e *Events) AuthEvent(event auth.Event) {
 // DatabaseError implements auth.Observer.
 func (*Events) DatabaseError(bool) {}
 
+// EmailDropped implements auth.Observer: a dropped e-mail is recorded as
+// the event "email_dropped:<reason>".
+func (e *Events) EmailDropped(reason string) { e.AuthEvent(auth.Event("email_dropped:" + reason)) }
+
 // Has reports whether the event was reported.
 func (e *Events) Has(event auth.Event) bool {
 	e.mu.Lock()

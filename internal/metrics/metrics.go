@@ -69,7 +69,7 @@ func New(hashing Hashing) *Metrics {
 		}, []string{"outcome"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gqlauth_emails_dropped_total",
-			Help: "Account e-mails given up: refused (SMTP 5xx), failed_24h, outbox_full, not_queued (the outbox could not be written), unreadable (its sealed link opens under no key held).",
+			Help: "Account e-mails given up: refused (SMTP 5xx), failed_24h, outbox_full, not_queued (the outbox, or the link's token, could not be written), unreadable (its sealed link opens under no key held).",
 		}, []string{"reason"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gqlauth_email_outbox_pending",
@@ -119,7 +119,8 @@ func (m *Metrics) EmailSent() { m.emails.WithLabelValues("sent").Inc() }
 // EmailRetried counts a failed attempt followed by another.
 func (m *Metrics) EmailRetried() { m.emails.WithLabelValues("retried").Inc() }
 
-// EmailDropped counts an e-mail given up, by reason.
+// EmailDropped counts an e-mail given up, by reason (email.Observer and
+// auth.Observer).
 func (m *Metrics) EmailDropped(reason string) { m.dropped.WithLabelValues(reason).Inc() }
 
 // EmailOutbox sets the outbox's gauges.
