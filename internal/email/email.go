@@ -100,6 +100,28 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// MessageError is a temporary refusal of one message by a server that
+// answers (an SMTP 4xx to its sender, recipient or content, but 421): worth
+// a retry of that message, and no sign that the others would fail.
+type MessageError struct {
+	Code int // the SMTP reply code
+	Err  error
+}
+
+func (e *MessageError) Error() string {
+	return fmt.Sprintf("refused for now (SMTP %d): %v", e.Code, e.Err)
+}
+
+func (e *MessageError) Unwrap() error { return e.Err }
+
+// serverFailing reports whether a send error means the server itself
+// fails (it cannot be reached, TLS or AUTH fails, it closes with 421), as
+// opposed to a refusal of one message.
+func serverFailing(err error) bool {
+	var m *MessageError
+	return err != nil && !IsPermanent(err) && !errors.As(err, &m)
+}
+
 // humanDuration writes d for a reader: "24 hours", "1 hour", "30 minutes".
 func humanDuration(d time.Duration) string {
 	plural := func(n int64, unit string) string {

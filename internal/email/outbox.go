@@ -110,6 +110,10 @@ type Worker struct {
 
 	wake    chan struct{}
 	failing bool // the latest pass could not read the outbox
+	// serverDown: the latest send failed because of the server (not of
+	// one message); until a send succeeds, each pass connects for one
+	// e-mail and puts the others off, and only the tick starts a pass.
+	serverDown bool
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -143,7 +147,7 @@ func (w *Worker) Run(ctx context.Context) {
 	defer t.Stop()
 	lastStats := time.Time{}
 	for {
-		_, failing := w.pass(ctx)
+		w.pass(ctx)
 		if now := w.Now(); now.Sub(lastStats) >= 10*time.Second {
 			lastStats = now
 			pending, oldest, err := w.Store.OutboxStats(ctx, now)
@@ -158,10 +162,10 @@ func (w *Worker) Run(ctx context.Context) {
 			case <-t.C:
 				waiting = false
 			case <-w.wake:
-				// While the mail server fails, only the tick starts a pass:
-				// each e-mail queued meanwhile would otherwise cost an
-				// attempt of its own.
-				waiting = failing
+				// While the mail server fails, or the outbox cannot be
+				// read, only the tick starts a pass: each e-mail queued
+				// meanwhile would otherwise cost an attempt of its own.
+				waiting = w.serverDown || w.failing
 			}
 		}
 	}
@@ -172,49 +176,52 @@ func (w *Worker) Run(ctx context.Context) {
 var errPutOff = errors.New("not attempted: the mail server failed for another e-mail of this pass")
 
 // Pass delivers what is due now, one e-mail at a time, and reports how many
-// it tried to send. Once an attempt fails in a way worth retrying (the mail
-// server is down, or drops connections after its timeouts), the rest of the
-// pass is put off: each e-mail gets its next attempt after its backoff, as
-// if it had failed too, without another connection to the server.
-func (w *Worker) Pass(ctx context.Context) int {
-	n, _ := w.pass(ctx)
-	return n
-}
+// it tried to send. While the mail server fails (it cannot be reached, TLS
+// or AUTH fails: not a refusal of one message), the first e-mail of a pass
+// is the one attempt; the rest are put off, each to its next attempt after
+// its backoff as if it had failed too, without a connection of their own.
+// A send that succeeds ends that state.
+func (w *Worker) Pass(ctx context.Context) int { return w.pass(ctx) }
 
-func (w *Worker) pass(ctx context.Context) (tried int, failing bool) {
+func (w *Worker) pass(ctx context.Context) (tried int) {
 	entries, err := w.Store.DueEntries(ctx, w.Now())
 	if err != nil {
 		if ctx.Err() == nil && !w.failing {
 			w.Log.WarnContext(ctx, "reading the outbox failed; retrying every tick", "err", err.Error())
 		}
 		w.failing = true
-		return 0, true
+		return 0
 	}
 	if w.failing {
 		w.failing = false
 		w.Log.InfoContext(ctx, "reading the outbox works again")
 	}
+	probed := false // this pass has connected while the server was failing
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			break
 		}
 		ok, err := w.Store.ClaimEntry(ctx, e, w.Now())
-		if err != nil || !ok {
+		if err != nil {
+			break // the store fails: the next tick tries again
+		}
+		if !ok {
 			continue
 		}
-		sent, failed := w.deliver(ctx, e, failing)
+		putOff := w.serverDown && probed
+		sent, serverFailed := w.deliver(ctx, e, putOff)
 		if sent {
 			tried++
+			probed = true
+			w.serverDown = serverFailed
 		}
-		failing = failing || failed
 	}
-	return tried, failing
+	return tried
 }
 
 // deliver makes one attempt of a claimed entry (or, with putOff, puts it
 // off) and records its outcome. It reports whether it tried to send, and
-// whether the attempt failed in a way the next e-mails would likely share
-// (the server, or the store, failing).
+// whether the send failed because of the server (serverFailing).
 func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, failed bool) {
 	// The send is not cut short by shutdown: its own timeouts bound it, and
 	// an interrupted send would only be made again.
@@ -231,15 +238,19 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 		w.finish(ctx, e, OutcomeDropped, reason, now, attrs)
 		return false, false
 	}
+	// stored: the retry carries the entry's message as it was stored (put
+	// off, or not opened), never one this worker sealed from it.
+	stored := false
 	switch {
 	case putOff:
-		m, err = e.Message, errPutOff
+		m, err, stored = e.Message, errPutOff, true
 	case err != nil:
 		// Sealed under a key this instance does not hold (another
-		// instance, or a key rotation, may): put off, still sealed, for an
-		// instance that can open it; dropped after GiveUpAfter.
+		// instance, or a key rotation, may): put off as it is, for an
+		// instance that can open it; dropped after GiveUpAfter. A link
+		// stored unsealed opens nowhere: it is never sent.
 		w.Log.WarnContext(ctx, "cannot open the e-mail's link with this instance's keys; leaving it for another attempt", attrs...)
-		m = e.Message
+		m, stored = e.Message, true
 	case m.Deferred:
 		if w.Prepare == nil {
 			err = errors.New("no preparer for a deferred e-mail")
@@ -249,7 +260,6 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 		switch {
 		case perr != nil:
 			err = fmt.Errorf("preparing: %w", perr)
-			failed = true
 		case !ok:
 			w.finish(ctx, e, OutcomeSkipped, "", w.Now(), attrs)
 			return false, false
@@ -260,9 +270,8 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 	}
 	if err == nil {
 		tried = true
-		if err = w.Sender.Send(sctx, m); err != nil && !IsPermanent(err) {
-			failed = true
-		}
+		err = w.Sender.Send(sctx, m)
+		failed = serverFailing(err)
 	}
 	now := w.Now()
 	outcome, reason := OutcomeSent, ""
@@ -280,7 +289,12 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 		next.Attempt++
 		next.Due = now.Add(Backoff(e.Attempt))
 		var qerr error
-		if next.Message, qerr = w.Sealer.Seal(m); qerr == nil { // a link still sealed stays as it is
+		if stored {
+			next.Message = e.Message
+		} else {
+			next.Message, qerr = w.Sealer.Seal(m)
+		}
+		if qerr == nil {
 			qerr = w.Store.Enqueue(sctx, next)
 		}
 		switch {
@@ -289,7 +303,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 		case qerr != nil:
 			// The attempt stays unresolved: after its lease it is made again.
 			w.Log.WarnContext(ctx, "queueing an e-mail's retry failed", append(attrs, "err", qerr.Error())...)
-			return tried, true
+			return tried, failed
 		case errors.Is(err, errPutOff):
 			w.Log.DebugContext(ctx, "e-mail put off", append(attrs, "retry_in", Backoff(e.Attempt).String())...)
 		default:

@@ -87,7 +87,8 @@ func (s *SMTP) client() (*mail.Client, error) {
 	return mail.NewClient(s.cfg.Host, opts...)
 }
 
-// Send delivers m. A refusal with an SMTP 5xx code is a *PermanentError.
+// Send delivers m. A refusal with an SMTP 5xx code is a *PermanentError; a
+// 4xx to this message (but 421) is a *MessageError.
 // Errors never carry the password or the link.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	msg, err := build(s.templates, s.from, m)
@@ -109,8 +110,10 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		if code := se.ErrorCode(); code >= 500 && code < 600 {
 			return &PermanentError{Code: code, Err: fmt.Errorf("SMTP %d (%s)", code, se.EnhancedStatusCode())}
 		}
-		if code := se.ErrorCode(); code != 0 {
-			return fmt.Errorf("SMTP %d (%s)", code, se.EnhancedStatusCode())
+		if code := se.ErrorCode(); code == 421 {
+			return fmt.Errorf("SMTP %d (%s): the server is closing", code, se.EnhancedStatusCode())
+		} else if code != 0 {
+			return &MessageError{Code: code, Err: fmt.Errorf("SMTP %d (%s)", code, se.EnhancedStatusCode())}
 		}
 	}
 	var ne net.Error

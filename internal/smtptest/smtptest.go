@@ -70,6 +70,7 @@ type Server struct {
 	ln       net.Listener
 	messages []Message
 	refuse   *smtp.SMTPError
+	refuseTo map[string]*smtp.SMTPError
 	arrived  chan struct{}
 	auths    int
 }
@@ -184,6 +185,21 @@ func (s *Server) Auths() int {
 	return s.auths
 }
 
+// RefuseRecipient makes RCPT TO:<addr> answer code (e.g. 452, a full
+// mailbox); 0 accepts it again.
+func (s *Server) RefuseRecipient(addr string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuseTo == nil {
+		s.refuseTo = map[string]*smtp.SMTPError{}
+	}
+	if code == 0 {
+		delete(s.refuseTo, addr)
+		return
+	}
+	s.refuseTo[addr] = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 2, 2}, Message: "refused by the test"}
+}
+
 // Messages returns what was delivered so far.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -239,6 +255,12 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	refuse := x.s.refuseTo[to]
+	x.s.mu.Unlock()
+	if refuse != nil {
+		return refuse
+	}
 	x.to = append(x.to, to)
 	return nil
 }
