@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -70,3 +71,12 @@ func DB(s *Store) *mongo.Database { return s.db }
 
 // MigrationEmailClaims names the record of the e-mail claims' adoption.
 const MigrationEmailClaims = migrationEmailClaims
+
+// PlantOutboxDocument inserts a document into the outbox at the number k
+// of the bucket of at, whatever its shape (what a hand edit or another
+// version could leave).
+func PlantOutboxDocument(ctx context.Context, s *Store, at time.Time, k int, fields bson.D) error {
+	doc := append(bson.D{{Key: "_id", Value: entryID(bucketOf(at), k)}}, fields...)
+	_, err := s.outbox.InsertOne(ctx, doc)
+	return err
+}

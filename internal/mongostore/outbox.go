@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -116,6 +117,21 @@ type outboxState struct {
 	// and instances' clocks differ, so the bound (MaxPending) is a soft
 	// one, good to the e-mails of a few seconds.
 	countAt time.Time
+	bad     map[string]bool // documents that are not entries, logged once
+}
+
+// badOnce runs log the first time this process meets the bad document id.
+func (o *outboxState) badOnce(id string, log func()) {
+	o.mu.Lock()
+	if o.bad == nil || len(o.bad) > 1000 {
+		o.bad = map[string]bool{}
+	}
+	seen := o.bad[id]
+	o.bad[id] = true
+	o.mu.Unlock()
+	if !seen {
+		log()
+	}
 }
 
 // sinceCount returns how many e-mails this process queued since the count
@@ -256,16 +272,26 @@ func (s *Store) resolved(ctx context.Context, e email.Entry) (bool, error) {
 }
 
 // bucketEntries reads a bucket's entries: <b>.0, <b>.1, … to the first gap.
+// A document that does not decode as an entry (edited by hand, written by
+// another version) keeps its number but is passed over, and logged once:
+// one bad document must not stop the outbox.
 func (s *Store) bucketEntries(ctx context.Context, b int64) ([]email.Entry, error) {
 	var out []email.Entry
 	for k := range maxBucketProbes {
-		var d outboxDoc
-		err := decode(s.outbox.FindOne(ctx, byID(entryID(b, k))), &d)
+		id := entryID(b, k)
+		raw, err := s.outbox.FindOne(ctx, byID(id)).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return out, nil
 		}
 		if err != nil {
 			return nil, mapErr(err)
+		}
+		var d outboxDoc
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			s.outboxMem.badOnce(id, func() {
+				s.log.ErrorContext(ctx, "an outbox document that is not an entry is passed over", "id", id, "err", err.Error())
+			})
+			continue
 		}
 		out = append(out, d.entry())
 	}

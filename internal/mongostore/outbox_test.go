@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/gqlauth/gqlauth/internal/email"
 	"github.com/gqlauth/gqlauth/internal/mongostore"
 	"github.com/gqlauth/gqlauth/internal/storetest"
@@ -196,5 +198,34 @@ func TestOutboxSweepKeepsABucketWhole(t *testing.T) {
 	}
 	if !got["new@example.com"] {
 		t.Fatalf("the new e-mail is lost behind a swept entry: due %v", got)
+	}
+}
+
+// TestOutboxPassesOverABadDocument: a document in the outbox that does not
+// decode as an entry (a hand edit, another version) neither stops the
+// outbox nor hides the entries after it in its bucket.
+func TestOutboxPassesOverABadDocument(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := queue(t, s, now, "before@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mongostore.PlantOutboxDocument(ctx, s, now, 1, bson.D{{Key: "attempt", Value: "not a number"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue(t, s, now, "after@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.DueEntries(ctx, now.Add(time.Second))
+	if err != nil {
+		t.Fatalf("the outbox stopped at a bad document: %v", err)
+	}
+	got := map[string]bool{}
+	for _, e := range entries {
+		got[e.To] = true
+	}
+	if len(entries) != 2 || !got["before@example.com"] || !got["after@example.com"] {
+		t.Fatalf("due %v, want the two entries around the bad document", got)
 	}
 }
