@@ -114,6 +114,7 @@ type Worker struct {
 	// one message); until a send succeeds, each pass connects for one
 	// e-mail and puts the others off, and only the tick starts a pass.
 	serverDown bool
+	logged     map[string]bool // e-mails already warned about (once)
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -223,9 +224,11 @@ func (w *Worker) pass(ctx context.Context) (tried int) {
 // off) and records its outcome. It reports whether it tried to send, and
 // whether the send failed because of the server (serverFailing).
 func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, failed bool) {
-	// The send is not cut short by shutdown: its own timeouts bound it, and
-	// an interrupted send would only be made again.
-	sctx := context.WithoutCancel(ctx)
+	// The send is not cut short by shutdown (an interrupted send would only
+	// be made again), but it ends well within the claim's lease, so that no
+	// other instance takes the attempt over while it may still go out.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), Lease/2)
+	defer cancel()
 	attrs := []any{"email_id", e.ID, "kind", string(e.Kind), "attempt", e.Attempt}
 	m, err := w.Sealer.Open(e.Message)
 	if now := w.Now(); now.Sub(e.FirstQueuedAt) >= GiveUpAfter {
@@ -249,7 +252,9 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 		// instance, or a key rotation, may): put off as it is, for an
 		// instance that can open it; dropped after GiveUpAfter. A link
 		// stored unsealed opens nowhere: it is never sent.
-		w.Log.WarnContext(ctx, "cannot open the e-mail's link with this instance's keys; leaving it for another attempt", attrs...)
+		w.once(e.ID, func() {
+			w.Log.WarnContext(ctx, "cannot open the e-mail's link with this instance's keys; leaving it for another attempt", attrs...)
+		})
 		m, stored = e.Message, true
 	case m.Deferred:
 		if w.Prepare == nil {
@@ -295,7 +300,7 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 			next.Message, qerr = w.Sealer.Seal(m)
 		}
 		if qerr == nil {
-			qerr = w.Store.Enqueue(sctx, next)
+			qerr = w.Store.Enqueue(context.WithoutCancel(ctx), next)
 		}
 		switch {
 		case errors.Is(qerr, ErrOutboxFull):
@@ -315,6 +320,18 @@ func (w *Worker) deliver(ctx context.Context, e Entry, putOff bool) (tried, fail
 	}
 	w.finish(ctx, e, outcome, reason, now, attrs)
 	return tried, failed
+}
+
+// once runs log the first time this worker meets the e-mail id (a bounded
+// memory: it forgets past a thousand).
+func (w *Worker) once(id string, log func()) {
+	if w.logged == nil || len(w.logged) > 1000 {
+		w.logged = map[string]bool{}
+	}
+	if !w.logged[id] {
+		w.logged[id] = true
+		log()
+	}
 }
 
 // finish records the attempt's outcome and counts it.

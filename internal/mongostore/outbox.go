@@ -197,16 +197,21 @@ func (s *Store) insertEntry(ctx context.Context, e email.Entry) error {
 	s.outboxMem.mu.Lock()
 	k := s.outboxMem.nextK[b]
 	s.outboxMem.mu.Unlock()
+	inserted := false
 	for range maxBucketProbes {
 		d.ID = entryID(b, k)
 		_, err := s.outbox.InsertOne(ctx, d)
 		if err == nil {
+			inserted = true
 			break
 		}
 		if !isDuplicate(err) {
 			return mapErr(err)
 		}
 		k++
+	}
+	if !inserted {
+		return fmt.Errorf("outbox: bucket %d holds %d entries", b, maxBucketProbes)
 	}
 	s.outboxMem.mu.Lock()
 	if len(s.outboxMem.nextK) > 64 {
@@ -413,7 +418,11 @@ func (s *Store) ClaimEntry(ctx context.Context, e email.Entry, now time.Time) (b
 			return false, nil
 		}
 	}
-	return false, fmt.Errorf("outbox: too many claims on %s", attemptKey(e))
+	// A hundred holders lapsed on this attempt (each crashed, or stalled,
+	// mid-send): resolve it as dropped rather than let it be claimed, and
+	// fail, for ever.
+	s.log.ErrorContext(ctx, "e-mail dropped: every claim on its attempt lapsed", "email_id", e.ID, "attempt", e.Attempt)
+	return false, s.FinishEntry(ctx, e, email.OutcomeDropped, now)
 }
 
 // FinishEntry records the attempt's outcome.

@@ -229,3 +229,32 @@ func TestOutboxPassesOverABadDocument(t *testing.T) {
 		t.Fatalf("due %v, want the two entries around the bad document", got)
 	}
 }
+
+// TestOutboxAttemptWhoseClaimsAllLapse: an attempt claimed a hundred times,
+// each holder lapsing (crashed, stalled), is resolved as dropped instead of
+// being claimed, and failing, for ever.
+func TestOutboxAttemptWhoseClaimsAllLapse(t *testing.T) {
+	s, _ := mustOpenStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := queue(t, s, now, "poison@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.DueEntries(ctx, now)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("%d due, %v", len(entries), err)
+	}
+	at := now
+	for i := range 100 {
+		if ok, err := s.ClaimEntry(ctx, entries[0], at); !ok || err != nil {
+			t.Fatalf("claim %d: %v %v", i+1, ok, err)
+		}
+		at = at.Add(email.Lease + time.Second)
+	}
+	if ok, err := s.ClaimEntry(ctx, entries[0], at); ok || err != nil {
+		t.Fatalf("the 101st claim: %v %v, want refused and the attempt resolved", ok, err)
+	}
+	if due, err := s.DueEntries(ctx, at); err != nil || len(due) != 0 {
+		t.Fatalf("%d still due, %v", len(due), err)
+	}
+}
