@@ -2,12 +2,14 @@ package mongostore
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/gqlauth/gqlauth/internal/auth"
+	"github.com/gqlauth/gqlauth/internal/email"
 )
 
 // SkipSessionNumber leaves what a sign-in that took its number and then
@@ -79,4 +81,18 @@ func PlantOutboxDocument(ctx context.Context, s *Store, at time.Time, k int, fie
 	doc := append(bson.D{{Key: "_id", Value: entryID(bucketOf(at), k)}}, fields...)
 	_, err := s.outbox.InsertOne(ctx, doc)
 	return err
+}
+
+// PlantLapsedClaims inserts the claims of generations up to n of the
+// entry's attempt that do not exist yet, with leases that ran out before at
+// (what holders that crashed mid-send leave).
+func PlantLapsedClaims(ctx context.Context, s *Store, e email.Entry, n int, at time.Time) error {
+	old := at.Add(-email.Lease - time.Second).UTC()
+	for gen := 1; gen <= n; gen++ {
+		_, err := s.outboxClaims.InsertOne(ctx, claimDoc{ID: attemptKey(e) + "." + strconv.Itoa(gen), At: old, ExpiresAt: at.Add(time.Hour)})
+		if err != nil && !isDuplicate(err) {
+			return err
+		}
+	}
+	return nil
 }
