@@ -31,6 +31,27 @@ func tokenOf(t *testing.T, f *authtest.Env, kind email.Kind, to string) string {
 	return tok
 }
 
+// concurrently runs call(0)…call(n-1) at once and counts the answers by
+// code ("ok" for none).
+func concurrently(n int, call func(i int) error) map[string]int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	for i := range n {
+		wg.Go(func() {
+			code := "ok"
+			if err := call(i); err != nil {
+				code = auth.ErrorCode(err)
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return codes
+}
+
 func wantCode(t *testing.T, err error, code, field string) {
 	t.Helper()
 	if auth.ErrorCode(err) != code {
@@ -211,23 +232,9 @@ func TestEmailLimitAcrossInstances(t *testing.T) {
 	other := storetest.Attach(t, mongostore.Options{URI: a.DB.Embedded.URI(), Database: storetest.Database, Now: a.Clock.Now})
 	b := authtest.New(t, authtest.Options{On: a, Store: func(*mongostore.Store) auth.Store { return other.Store }})
 	a.SignedIn(t, "shared@example.com")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[string]int{}
-	for i := range 20 {
-		f := []*authtest.Env{a, b}[i%2]
-		wg.Go(func() {
-			err := f.Service.RequestPasswordReset(context.Background(), "shared@example.com")
-			code := "ok"
-			if err != nil {
-				code = auth.ErrorCode(err)
-			}
-			mu.Lock()
-			codes[code]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	codes := concurrently(20, func(i int) error {
+		return []*authtest.Env{a, b}[i%2].Service.RequestPasswordReset(context.Background(), "shared@example.com")
+	})
 	if codes["ok"] != 1 || codes[auth.CodeRateLimited] != 19 {
 		t.Fatalf("answers by code: %v, want 1 accepted and 19 RATE_LIMITED", codes)
 	}
@@ -278,22 +285,9 @@ func TestConcurrentUsesOfOneToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := tokenOf(t, f, email.KindReset, "race@example.com")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	codes := map[string]int{}
-	for i := range 20 {
-		wg.Go(func() {
-			err := f.Service.ResetPassword(ctx, tok, "concurrent pass "+string(rune('a'+i)))
-			code := "ok"
-			if err != nil {
-				code = auth.ErrorCode(err)
-			}
-			mu.Lock()
-			codes[code]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	codes := concurrently(20, func(i int) error {
+		return f.Service.ResetPassword(ctx, tok, "concurrent pass "+string(rune('a'+i)))
+	})
 	if codes["ok"] != 1 || codes[auth.CodeBadUserInput] != 19 {
 		t.Fatalf("outcomes %v, want one ok and 19 BAD_USER_INPUT", codes)
 	}
